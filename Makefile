@@ -1,0 +1,30 @@
+# The two commands a newcomer needs:  `make lab`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test setup benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("labkit needs Python >= 3.11; set PYTHON=python3.11 (or newer)") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_welcome.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax tests notebooks
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/cluster_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,56 @@
+"""labkit: real Redis/Valkey topologies for the course, started, broken and drawn from a notebook.
+
+Example::
+
+    import labkit
+    with labkit.Cluster(shards=3, replicas=2) as cluster:
+        cluster.client().set("user:1", "Ada")
+        print(cluster.table())
+"""
+
+from .connect import connect
+from .doctor import doctor
+from .engine import Engine, find_engine
+from .errors import (
+    ClusterNotReadyError,
+    ConfigurationError,
+    EngineError,
+    LabkitError,
+    NodeStartError,
+    NoLabError,
+    PortsExhaustedError,
+    TopologyStateError,
+    UnknownNodeError,
+)
+from .node import Node, NodeStatus, Role
+from .session import attach
+from .topology import Cluster, Lifecycle, ReplicationGroup, Standalone, max_shards, placement_problems, stop_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cluster",
+    "ClusterNotReadyError",
+    "ConfigurationError",
+    "Engine",
+    "EngineError",
+    "LabkitError",
+    "Lifecycle",
+    "Node",
+    "NodeStartError",
+    "NodeStatus",
+    "NoLabError",
+    "PortsExhaustedError",
+    "ReplicationGroup",
+    "Role",
+    "Standalone",
+    "TopologyStateError",
+    "UnknownNodeError",
+    "attach",
+    "connect",
+    "doctor",
+    "find_engine",
+    "max_shards",
+    "placement_problems",
+    "stop_all",
+]

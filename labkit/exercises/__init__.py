@@ -1,0 +1,21 @@
+"""Self-checking exercises, one module per notebook: `from labkit.exercises import strings as ex`."""
+
+from .core import (
+    MISSING,
+    Incorrect,
+    NotAttempted,
+    Outcome,
+    Problem,
+    Result,
+    current_client,
+    expect,
+    expect_key,
+    expect_ttl,
+    expect_type,
+    use,
+)
+
+__all__ = [
+    "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result",
+    "current_client", "expect", "expect_key", "expect_ttl", "expect_type", "use",
+]

@@ -1,0 +1,273 @@
+"""One server process: its argv from a frozen config, its files, readiness, and signals.
+
+Example::
+
+    node = Node(NodeConfig(port=14000, datadir=Path("/tmp/lab/14000")), engine=find_engine())
+    node.start()          # launches valkey-server and polls PING every few ms
+    node.client().set("greeting", "hello")
+    node.stop()
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from .engine import Engine
+from .errors import NodeStartError, TopologyStateError
+from .reaper import Watchdog, is_our_server
+
+READY_POLL_INTERVAL_S = 0.005
+DEFAULT_START_TIMEOUT_S = 10.0
+
+
+class Role(str, enum.Enum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NodeStatus(str, enum.Enum):
+    """What labkit knows about a node's process."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    UP = "up"
+    PAUSED = "paused"  # SIGSTOP: holds its port but answers nothing
+    DOWN = "down"  # killed or crashed
+    STOPPED = "stopped"  # stopped on purpose
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything that decides a node's command line."""
+
+    port: int
+    datadir: Path
+    az: str | None = None
+    cluster: bool = False
+    node_timeout_ms: int = 1000
+    replica_of: int | None = None  # primary's port (replication groups)
+    settings: tuple[tuple[str, str], ...] = ()  # extra `--name value` directives
+
+    def argv(self, engine: Engine) -> list[str]:
+        args = [
+            str(engine.path),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--protected-mode", "yes",
+            "--daemonize", "no",
+            "--dir", str(self.datadir),
+            "--save", "",
+            "--appendonly", "no",
+            # Replicas sync straight away instead of waiting 5 s for more replicas to join.
+            "--repl-diskless-sync", "yes",
+            "--repl-diskless-sync-delay", "0",
+            "--repl-diskless-load", "on-empty-db",
+            # Stopping a lab must not wait for lagging replicas or write a snapshot.
+            "--shutdown-on-sigterm", "nosave", "now",
+            "--enable-debug-command", "local",
+        ]
+        if self.az and engine.supports_availability_zone:
+            args += ["--availability-zone", self.az]
+        if self.cluster:
+            args += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(self.node_timeout_ms),
+                # ElastiCache's default: a shard that lost all its nodes does not stop the others.
+                "--cluster-require-full-coverage", "no",
+            ]
+        if self.replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        for name, value in self.settings:
+            # Multi-word values ("3600 1", "nosave now") go as separate words, as the server expects.
+            args += [f"--{name}", *(str(value).split() or [""])]
+        return args
+
+
+@dataclass(eq=False)
+class Node:
+    """A server process of a lab, with the facts labkit keeps about it."""
+
+    config: NodeConfig
+    engine: Engine
+    role: Role = Role.PRIMARY
+    shard: int | None = None
+    name: str = ""
+    status: NodeStatus = NodeStatus.CREATED
+    pid: int | None = None
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        return self.config.port
+
+    @property
+    def az(self) -> str | None:
+        return self.config.az
+
+    @property
+    def datadir(self) -> Path:
+        return self.config.datadir
+
+    @property
+    def logfile(self) -> Path:
+        return self.config.datadir / "server.log"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __repr__(self) -> str:
+        shard = f" shard={self.shard}" if self.shard is not None else ""
+        return f"<Node {self.name or self.port} {self.role}{shard} az={self.az} {self.status} port={self.port}>"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def launch(self) -> Node:
+        """Start the process without waiting; pair with `wait_ready()` to start many at once."""
+        if self.status in (NodeStatus.STARTING, NodeStatus.UP, NodeStatus.PAUSED):
+            raise TopologyStateError(f"node {self.address} is already running (status {self.status}); stop it first.")
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        with open(self.logfile, "ab") as log:
+            # Own session: Ctrl-C or a Jupyter interrupt sent to the kernel's group must not reach servers.
+            self._process = subprocess.Popen(
+                self.config.argv(self.engine),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.datadir,
+                start_new_session=True,
+            )
+        self.pid = self._process.pid
+        self.status = NodeStatus.STARTING
+        return self
+
+    def wait_ready(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
+        """Poll PING every few milliseconds until the server answers; raise with its log if it died."""
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0, retry_on_timeout=False)
+        try:
+            while True:
+                if self._process is not None and self._process.poll() is not None:
+                    self.status = NodeStatus.DOWN
+                    raise NodeStartError(
+                        f"The server on port {self.port} exited with code {self._process.returncode} while starting. "
+                        "Check the log below; a bad `config=` setting is the usual cause.",
+                        self.log_tail(),
+                    )
+                try:
+                    if client.ping():
+                        break
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                    pass  # not listening yet, or still loading
+                if time.monotonic() > deadline:
+                    raise NodeStartError(
+                        f"The server on port {self.port} did not answer PING within {timeout:.0f} s. "
+                        "The machine may be overloaded; stop other labs and try again.",
+                        self.log_tail(),
+                    )
+                time.sleep(READY_POLL_INTERVAL_S)
+        finally:
+            client.close()
+        self.status = NodeStatus.UP
+        return self
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
+        return self.launch().wait_ready(timeout)
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to this node's own process (never to anything else)."""
+        if not self.is_running():
+            raise TopologyStateError(f"node {self.address} is not running (status {self.status}).")
+        if self._process is not None:
+            self._process.send_signal(signum)
+        else:  # a node of a lab started by `labkit up`: known by pid, checked by is_running()
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        """Ask the process to exit (SIGTERM: no snapshot, no waiting for replicas); see `wait_exit`."""
+        if self.is_running():
+            # A stopped (paused) process cannot handle SIGTERM, so it gets SIGKILL.
+            self.signal(signal.SIGKILL if self.status is NodeStatus.PAUSED else signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = 2.0) -> None:
+        """Wait for the process to end, SIGKILL it after `timeout`, and reap it."""
+        if self._process is not None:
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            return
+        deadline = time.monotonic() + timeout
+        while self.is_running():
+            if time.monotonic() > deadline:
+                self.signal(signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(READY_POLL_INTERVAL_S)
+
+    def stop(self, timeout: float = 2.0) -> Node:
+        self.terminate()
+        self.wait_exit(timeout)
+        self.status = NodeStatus.STOPPED
+        return self
+
+    def kill(self) -> Node:
+        """SIGKILL: the node vanishes without a word, like a host that lost power."""
+        if self.is_running():
+            self.signal(signal.SIGKILL)
+            self.wait_exit()
+        self.status = NodeStatus.DOWN
+        return self
+
+    def is_running(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return self.pid is not None and is_our_server(self.pid, self.port)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def client(self, *, decode_responses: bool = True, readonly: bool = False, **kwargs) -> redis.Redis:
+        """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
+        options = {"socket_connect_timeout": 1.0, "socket_timeout": 5.0, **kwargs}
+        if readonly:
+            options["connection_class"] = ReadOnlyConnection
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=decode_responses, **options)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.logfile, "rb") as log:
+                return b"".join(deque(log, maxlen=lines)).decode(errors="replace").rstrip()
+        except OSError:
+            return ""
+
+    def watch(self) -> None:
+        """Announce this node's pid to the watchdog that kills it if the kernel dies."""
+        if self.pid is not None:
+            Watchdog.watch(self.pid, self.port)
+
+    def as_record(self) -> dict:
+        return {"name": self.name, "port": self.port, "pid": self.pid, "role": self.role.value, "az": self.az, "shard": self.shard}
+
+
+class ReadOnlyConnection(redis.Connection):
+    """A connection that sends READONLY after connecting, so cluster replicas serve reads."""
+
+    def on_connect(self) -> None:
+        super().on_connect()
+        self.send_command("READONLY")
+        self.read_response()
+
