@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .engine import Engine
 from .errors import NodeStartError, TopologyStateError
@@ -159,7 +161,7 @@ class Node:
     def wait_ready(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
         """Poll PING every few milliseconds until the server answers; raise with its log if it died."""
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0, retry_on_timeout=False)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
         try:
             while True:
                 if self._process is not None and self._process.poll() is not None:
@@ -242,10 +244,11 @@ class Node:
     # -- helpers ----------------------------------------------------------------------------
     def client(self, *, decode_responses: bool = True, readonly: bool = False, **kwargs) -> redis.Redis:
         """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
-        options = {"socket_connect_timeout": 1.0, "socket_timeout": 5.0, **kwargs}
+        options = {"host": "127.0.0.1", "port": self.port, "decode_responses": decode_responses,
+                   "socket_connect_timeout": 1.0, "socket_timeout": 5.0, **kwargs}
         if readonly:
-            options["connection_class"] = ReadOnlyConnection
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=decode_responses, **options)
+            options["redis_connect_func"] = _connect_readonly
+        return redis.Redis(**options)
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -263,11 +266,8 @@ class Node:
         return {"name": self.name, "port": self.port, "pid": self.pid, "role": self.role.value, "az": self.az, "shard": self.shard}
 
 
-class ReadOnlyConnection(redis.Connection):
-    """A connection that sends READONLY after connecting, so cluster replicas serve reads."""
-
-    def on_connect(self) -> None:
-        super().on_connect()
-        self.send_command("READONLY")
-        self.read_response()
-
+def _connect_readonly(connection: redis.Connection) -> None:
+    """Connect as usual, then send READONLY so that a cluster replica serves reads."""
+    connection.on_connect()
+    connection.send_command("READONLY")
+    connection.read_response()

@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import random
 import socket
@@ -108,6 +107,8 @@ def _reserve(count: int, held: dict[int, int], start: int | None) -> list[int]:
         )
     # A random start spreads concurrent kernels apart; the locks make collisions impossible anyway.
     offset = (start - candidates.start) if start is not None else random.randrange(len(candidates))
+    import fcntl  # POSIX only; on Windows labkit.connect() falls back to fakeredis before this
+
     locks_dir = _lock_directory()
     found: list[int] = []
     for index in range(len(candidates)):

@@ -19,3 +19,17 @@ def fresh_client(standalone):
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_oss_server():
+    """A Redis OSS binary (CI installs Debian's); skipped locally when there is none."""
+    import os
+    import shutil
+
+    path = os.environ.get("LABKIT_TEST_REDIS_SERVER") or shutil.which("redis-server")
+    if not path:
+        if os.environ.get("LABKIT_REQUIRE_REDIS_OSS") == "1":
+            pytest.fail("LABKIT_REQUIRE_REDIS_OSS=1 but no Redis OSS binary: set LABKIT_TEST_REDIS_SERVER")
+        pytest.skip("no Redis OSS binary here; set LABKIT_TEST_REDIS_SERVER=/path/to/redis-server (.ci/run does)")
+    return path

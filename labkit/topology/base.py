@@ -18,6 +18,7 @@ import redis
 
 from ..engine import Engine, find_engine
 from ..errors import ConfigurationError, TopologyStateError, UnknownNodeError
+from ..faults import FaultEvent, FaultInjection
 from ..node import Node, NodeConfig, NodeStatus, Role
 from ..ports import PortReservation
 from ..reaper import LabRecord, Watchdog, sweep_orphans
@@ -67,7 +68,7 @@ def _settings(config: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     return tuple(settings)
 
 
-class Topology:
+class Topology(FaultInjection):
     """Base class of Standalone, ReplicationGroup and Cluster (not used directly)."""
 
     kind = "topology"
@@ -97,6 +98,7 @@ class Topology:
         self._ports = PortReservation()
         self._record: LabRecord | None = None
         self._lock = threading.RLock()
+        self.fault_log: list[FaultEvent] = []
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, progress: Progress | None = None) -> Self:
@@ -137,6 +139,7 @@ class Topology:
         return self
 
     def _teardown(self) -> None:
+        self._stop_background()
         for node in self.nodes:
             node.terminate()
         for node in self.nodes:
@@ -165,6 +168,9 @@ class Topology:
         self.stop()
 
     # -- building blocks for subclasses -------------------------------------------------------
+    def _stop_background(self) -> None:
+        """Stop monitor threads (failover monitor, role watcher) before the nodes go."""
+
     def _build(self, progress: Progress) -> None:
         raise NotImplementedError
 
@@ -240,6 +246,15 @@ class Topology:
                     continue
                 node.role = Role.PRIMARY if role in ("master", b"master") else Role.REPLICA
         return self
+
+    def state(self):
+        """A snapshot read from the servers now: roles, status, offsets, lag, slots, keys, memory.
+
+        Example: ``print(cluster.state())`` (a table without ports or timings).
+        """
+        from ..state import snapshot
+
+        return snapshot(self)
 
     def table(self) -> str:
         """A plain-text table of the nodes: name, port, role, shard, AZ, status."""

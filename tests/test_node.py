@@ -1,0 +1,70 @@
+"""One server process: its command line, readiness, and what happens when it cannot start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import labkit
+from labkit.engine import find_engine
+from labkit.node import Node, NodeConfig, NodeStatus
+from labkit.ports import reserve_ports
+
+
+@pytest.fixture()
+def port():
+    with reserve_ports(1) as reservation:
+        yield reservation.numbers[0]
+
+
+def test_argv_binds_loopback_with_protected_mode(tmp_path):
+    engine = find_engine()
+    argv = NodeConfig(port=12345, datadir=tmp_path, az="az-b", cluster=True, node_timeout_ms=1500).argv(engine)
+    joined = " ".join(argv)
+    assert "--bind 127.0.0.1" in joined and "--protected-mode yes" in joined
+    assert "--cluster-enabled yes" in joined and "--cluster-node-timeout 1500" in joined
+    assert "--availability-zone az-b" in joined  # the bundled Valkey supports it
+
+
+def test_multi_word_settings_become_separate_words(tmp_path):
+    argv = NodeConfig(port=1, datadir=tmp_path, settings=(("save", "3600 1"),)).argv(find_engine())
+    assert argv[-3:] == ["--save", "3600", "1"]
+
+
+def test_node_starts_answers_and_stops(tmp_path, port):
+    node = Node(NodeConfig(port=port, datadir=tmp_path / "n"), engine=find_engine()).start()
+    try:
+        assert node.status is NodeStatus.UP
+        client = node.client()
+        assert client.ping()
+        assert client.config_get("bind")["bind"] == "127.0.0.1"
+        assert client.config_get("protected-mode")["protected-mode"] == "yes"
+        assert Path(client.config_get("dir")["dir"]) == (tmp_path / "n").resolve()
+    finally:
+        node.stop()
+    assert node.status is NodeStatus.STOPPED and not node.is_running()
+
+
+def test_a_node_that_dies_on_start_reports_its_log(tmp_path, port):
+    config = NodeConfig(port=port, datadir=tmp_path / "bad", settings=(("no-such-directive", "1"),))
+    node = Node(config, engine=find_engine())
+    with pytest.raises(labkit.NodeStartError, match="exited with code") as caught:
+        node.start()
+    assert "no-such-directive" in caught.value.log_tail
+    assert not node.is_running()
+
+
+def test_kill_marks_the_node_down(tmp_path, port):
+    node = Node(NodeConfig(port=port, datadir=tmp_path / "k"), engine=find_engine()).start()
+    node.kill()
+    assert node.status is NodeStatus.DOWN and not node.is_running()
+
+
+def test_starting_a_running_node_twice_is_refused(tmp_path, port):
+    node = Node(NodeConfig(port=port, datadir=tmp_path / "twice"), engine=find_engine()).start()
+    try:
+        with pytest.raises(labkit.TopologyStateError, match="already running"):
+            node.start()
+    finally:
+        node.stop()
