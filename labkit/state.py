@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ConfigurationError
 from .node import Node, NodeStatus, Role
@@ -284,7 +286,8 @@ class _Reader:
             if client is None:
                 client = redis.Redis(
                     host="127.0.0.1", port=node.port, decode_responses=True,
-                    socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, retry_on_timeout=False,
+                    socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                    retry=Retry(NoBackoff(), 0),  # one try: a silent node is the answer, not a glitch
                     client_name="labkit-state",
                 )
                 self._clients[node.port] = client
@@ -354,7 +357,8 @@ class _Reader:
                     seen = seen_by_primary.get(node.port)
                     if seen is not None and seen[0] == primary_port:
                         lag_bytes, lag_s = seen[1], seen[2]
-                    elif primary_port in infos and offset is not None:
+                    if primary_port in infos and offset is not None:
+                        # What the replica has received (its own word) beats what it last acknowledged.
                         primary_offset = _int(infos[primary_port].get("master_repl_offset"))
                         lag_bytes = None if primary_offset is None else max(0, primary_offset - offset)
             elif role is Role.REPLICA:
