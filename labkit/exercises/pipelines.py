@@ -176,10 +176,11 @@ class HllUniques(Problem):
         from labkit.exercises import pipelines as ex
         r.sadd('visitors:hll', *ex.VISITOR_EVENTS)
     """)
-    wrong_message = "holds a set"
+    wrong_message = "create it with PFADD"
 
     def verify(self, r: Any, answer: Any) -> str:
-        expect_type(r, "visitors:hll", "string")
+        kind = r.type("visitors:hll")
+        expect(kind == "string", f"'visitors:hll' holds a {kind}; a HyperLogLog is stored as a string: create it with PFADD")
         expect(r.getrange("visitors:hll", 0, 3) == "HYLL", "'visitors:hll' is a plain string, not a HyperLogLog: create it with PFADD")
         exact = len(set(VISITOR_EVENTS))
         estimate = r.pfcount("visitors:hll")

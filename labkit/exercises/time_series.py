@@ -13,7 +13,7 @@ import random
 from textwrap import dedent
 from typing import Any
 
-from .core import Incorrect, Problem, expect, expect_type, use
+from .core import Incorrect, NotAttempted, Problem, expect, expect_type, use
 
 __all__ = ["READINGS", "T0", "WINDOW", "q1", "q2", "q3", "q4", "use"]
 
@@ -123,7 +123,6 @@ class WindowQuery(Problem):
 
 class Retention(Problem):
     title = "Keep only the last hour"
-    keys = ("ts:temp",)
     hints = (
         "ZREMRANGEBYSCORE key min max deletes by time. Find the newest time with ZRANGE key -1 -1 WITHSCORES.",
         "Delete scores strictly below newest - 3600: max is f'({newest - 3600}' (the '(' excludes the bound).",
@@ -142,11 +141,10 @@ class Retention(Problem):
     def prepare(self, r: Any) -> None:
         _write(r, "ts:temp", self._readings)
 
-    def attempted(self, r: Any, answer: Any) -> bool:
-        return not (r.type("ts:temp") == "zset" and r.zcard("ts:temp") == len(self._readings))
-
     def verify(self, r: Any, answer: Any) -> str:
         expect_type(r, "ts:temp", "zset")
+        if r.zcard("ts:temp") == len(self._readings):
+            raise NotAttempted(f"{self.title}: 'ts:temp' still holds all {len(self._readings)} readings; delete the old ones with ZREMRANGEBYSCORE.")
         newest = self._readings[-1][0]
         stored = r.zrange("ts:temp", 0, -1, withscores=True)
         expect(stored and int(stored[-1][1]) == newest, "the newest reading was deleted: retention removes only the old end")
