@@ -1,0 +1,251 @@
+"""What every view shares: one widget built once, `update()`, `show()`, `watch()`/`stop()`, a static fallback."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Self
+
+from ..errors import ConfigurationError, TopologyStateError
+
+#: Colours per shard (and per series), chosen to stay distinct for colour-blind readers.
+PALETTE = (
+    "#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB",
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+)
+STATUS_COLOURS = {"up": "#2ca02c", "paused": "#ff9f1c", "down": "#d62728", "stopped": "#9e9e9e", "created": "#9e9e9e", "starting": "#9e9e9e"}
+#: The fewest seconds between two refreshes of a watched view.
+MIN_INTERVAL_S = 0.05
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+class View:
+    """A live view: ``update(data)`` is the only way in; ``show()`` draws once; ``watch()`` keeps it fresh.
+
+    Subclasses build ``self.figure`` (a plotly FigureWidget or an ipywidget) once in ``_build()``,
+    change it in place in ``_apply(data)`` (inside ``figure.batch_update()``), and say in ``_text(data)``
+    what the static fallback shows where widgets cannot render.
+    """
+
+    #: What `watch()` shares a refresh thread by: views of the same topology read one snapshot per tick.
+    _source: Any = None
+
+    def __init__(self, read: Callable[[], Any] | None = None, alive: Callable[[], bool] | None = None) -> None:
+        self._read = read
+        self._alive = alive or (lambda: True)
+        self._lock = threading.RLock()
+        self._poller: _Poller | None = None
+        self.last: Any = None
+        self.updates = 0
+        #: The last error a background refresh met (the thread keeps going; see `watch`).
+        self.error: BaseException | None = None
+        self.figure = self._build()
+
+    # -- the one way in -------------------------------------------------------------------
+    def update(self, data: Any) -> Self:
+        """Draw `data` (a state snapshot, a probe, entries...): the figure changes in place."""
+        with self._lock:
+            self._apply(data)
+            self.last = data
+            self.updates += 1
+        return self
+
+    def refresh(self) -> Self:
+        """Read the source now and draw it."""
+        if self._read is None:
+            raise ConfigurationError(
+                f"this {type(self).__name__} has no source to read from; pass data to update() instead, "
+                "or create it with a topology / client and key."
+            )
+        return self.update(self._read())
+
+    # -- drawing ----------------------------------------------------------------------------
+    def show(self, static: bool = False) -> None:
+        """Read the source (if any), draw it, and display the view; `static=True` shows only the text fallback."""
+        from IPython.display import display
+
+        if self._read is not None:
+            self.refresh()
+        if static:
+            display(_Static(self.text()))
+        else:
+            display(self)
+
+    def watch(self, interval: float = 0.5, display: bool = True) -> None:
+        """Display the view and refresh it every `interval` seconds on a background thread until `stop()`.
+
+        The thread also ends by itself when the topology (or client) it reads from stops.
+        """
+        if self._read is None:
+            raise ConfigurationError(f"this {type(self).__name__} has no source to watch; create it with a topology, or client and key.")
+        if not isinstance(interval, (int, float)) or interval < MIN_INTERVAL_S:
+            raise ConfigurationError(f"interval must be at least {MIN_INTERVAL_S} seconds (got {interval!r}); 0.25 to 1 s suits a notebook.")
+        if not self._alive():
+            raise TopologyStateError(f"cannot watch: the lab this {type(self).__name__} reads from is not running; start it first.")
+        self.stop()
+        self.refresh()
+        if display:
+            from IPython.display import display as show_now
+
+            show_now(self)
+        _Poller.join(self, float(interval))
+
+    def stop(self) -> Self:
+        """Stop refreshing in the background (safe to call twice)."""
+        poller = self._poller
+        if poller is not None:
+            poller.leave(self)
+        return self
+
+    @property
+    def watching(self) -> bool:
+        return self._poller is not None
+
+    # -- fallback where widgets cannot render ------------------------------------------------
+    def text(self) -> str:
+        """What the view shows, as text (the static fallback)."""
+        with self._lock:
+            if self.last is None:
+                return f"{type(self).__name__}: nothing drawn yet (call show() or update())"
+            return self._text(self.last)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        # JupyterLab with widgets renders the live widget; GitHub, nbviewer and static exports,
+        # which cannot run widgets, fall back to the HTML/text summary of the same data.
+        bundle = dict(self.figure._repr_mimebundle_(include=include, exclude=exclude) or {})
+        static = _Static(self.text())
+        bundle["text/plain"] = static.text
+        bundle["text/html"] = static._repr_html_()
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} updates={self.updates}{' watching' if self.watching else ''}>"
+
+    # -- for subclasses ---------------------------------------------------------------------
+    def _build(self) -> Any:
+        raise NotImplementedError
+
+    def _apply(self, data: Any) -> None:
+        raise NotImplementedError
+
+    def _text(self, data: Any) -> str:
+        return str(data)
+
+
+class _Static:
+    """Text shown where a widget cannot be: plain text, and the same as preformatted HTML."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f'<pre style="font-size: 12px; line-height: 1.3">{html.escape(self.text)}</pre>'
+
+
+class _Poller:
+    """One background thread per (source, interval): views of one topology share each snapshot."""
+
+    _registry: dict[tuple[int, float], _Poller] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, key: tuple[int, float], read: Callable[[], Any], alive: Callable[[], bool], interval: float) -> None:
+        self.key = key
+        self.read = read
+        self.alive = alive
+        self.interval = interval
+        self.views: weakref.WeakSet[View] = weakref.WeakSet()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"labkit-viz-{key[0]:x}-{interval}", daemon=True)
+        self.ticks = 0
+
+    @classmethod
+    def join(cls, view: View, interval: float) -> None:
+        source = view._source if view._source is not None else view
+        key = (id(source), interval)
+        with cls._registry_lock:
+            poller = cls._registry.get(key)
+            if poller is None or poller.stopping.is_set():
+                poller = cls._registry[key] = _Poller(key, view._read, view._alive, interval)
+                poller.views.add(view)
+                view._poller = poller
+                poller.thread.start()
+            else:
+                poller.views.add(view)
+                view._poller = poller
+
+    def leave(self, view: View) -> None:
+        with self._registry_lock:
+            self.views.discard(view)
+            view._poller = None
+            last = not self.views
+            if last:
+                self._retire()
+        if last and threading.current_thread() is not self.thread:
+            self.thread.join(timeout=5)
+
+    def _retire(self) -> None:
+        self.stopping.set()
+        if self._registry.get(self.key) is self:
+            del self._registry[self.key]
+
+    def _run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            if not self.alive():
+                break
+            try:
+                data = self.read()
+                failures = 0
+            except Exception as error:  # the source went away mid-read, or a server hiccup
+                failures += 1
+                for view in list(self.views):
+                    view.error = error
+                if failures >= 3:
+                    break
+                data = None
+            if data is not None:
+                for view in list(self.views):
+                    try:
+                        view.update(data)
+                    except Exception as error:  # one broken view must not stop the others
+                        view.error = error
+            self.ticks += 1
+            self.stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        with self._registry_lock:
+            for view in list(self.views):
+                view._poller = None
+            self.views = weakref.WeakSet()
+            self._retire()
+
+
+def stop_all() -> int:
+    """Stop every view's background refresh in this process; returns how many threads stopped."""
+    with _Poller._registry_lock:
+        pollers = list(_Poller._registry.values())
+        for poller in pollers:
+            for view in list(poller.views):
+                view._poller = None
+            poller._retire()
+    for poller in pollers:
+        if poller.thread is not threading.current_thread():
+            poller.thread.join(timeout=5)
+    return len(pollers)
+
+
+def topology_source(topology: Any) -> tuple[Callable[[], Any], Callable[[], bool]]:
+    """A topology's snapshot reader and liveness test, after checking it is one."""
+    from ..state import snapshot
+
+    if not hasattr(topology, "nodes") or not hasattr(topology, "lifecycle"):
+        raise ConfigurationError(f"expected a labkit topology (Standalone, ReplicationGroup or Cluster); got {topology!r}.")
+    return (lambda: snapshot(topology)), (lambda: str(topology.lifecycle) == "running")

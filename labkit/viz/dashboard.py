@@ -1,0 +1,109 @@
+"""Dashboard: operations per second, memory, connected clients and keys per node, over time.
+
+Example::
+
+    dashboard = labkit.viz.Dashboard(cluster)
+    dashboard.watch(0.5)     # one line per node in each of the four charts
+    ...
+    dashboard.stop()
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..state import NodeState, TopologyState
+from ._base import View, colour, topology_source
+
+_METRICS = (
+    ("operations per second", lambda node: node.ops_per_sec),
+    ("memory used (MB)", lambda node: None if node.memory_used_bytes is None else round(node.memory_used_bytes / 2**20, 2)),
+    ("connected clients", lambda node: node.connected_clients),
+    ("keys", lambda node: node.keys),
+)
+
+
+class Dashboard(View):
+    """Four line charts with one line per node; the x axis is seconds since the first update.
+
+    The snapshot's own commands count too: each refresh sends each node 1 to 3 commands.
+    """
+
+    def __init__(self, topology: Any = None, *, history: int = 240) -> None:
+        self.history = history
+        self._series: dict[str, tuple[deque, list[deque]]] = {}
+        self._order: list[str] = []
+        self._t0: float | None = None
+        if topology is not None:
+            read, alive = topology_source(topology)
+            self._source = topology
+            super().__init__(read, alive)
+        else:
+            super().__init__()
+
+    def _build(self) -> go.FigureWidget:
+        figure = go.FigureWidget(make_subplots(
+            rows=2, cols=2, subplot_titles=[title for title, _ in _METRICS], vertical_spacing=0.16, horizontal_spacing=0.1,
+        ))
+        figure.update_layout(
+            title={"text": "dashboard", "font": {"size": 14}}, height=520, margin={"l": 50, "r": 20, "t": 80, "b": 40},
+            legend={"orientation": "h", "y": -0.08}, uirevision="keep",
+        )
+        figure.update_xaxes(title_text="seconds", row=2)
+        return figure
+
+    def _add_node(self, name: str) -> None:
+        index = len(self._order)
+        self._order.append(name)
+        self._series[name] = (deque(maxlen=self.history), [deque(maxlen=self.history) for _ in _METRICS])
+        for metric, _ in enumerate(_METRICS):
+            self.figure.add_trace(
+                go.Scatter(
+                    name=name, legendgroup=name, showlegend=metric == 0, mode="lines", x=[], y=[],
+                    line={"color": colour(index), "width": 1.5, "dash": "solid" if index < 16 else "dot"},
+                ),
+                row=metric // 2 + 1, col=metric % 2 + 1,
+            )
+
+    def _apply(self, state: TopologyState) -> None:
+        nodes: dict[str, NodeState] = {node.name: node for node in state.nodes}
+        for name in sorted(nodes, key=lambda name: (nodes[name].shard or 0, name)):
+            if name not in self._series:
+                self._add_node(name)  # traces cannot be added inside batch_update
+        if self._t0 is None:
+            self._t0 = state.taken_at
+        moment = round(state.taken_at - self._t0, 2)
+        for name, (times, values) in self._series.items():
+            node = nodes.get(name)
+            times.append(moment)
+            for metric, (_title, read) in enumerate(_METRICS):
+                values[metric].append(read(node) if node is not None else None)
+        with self.figure.batch_update():
+            for index, name in enumerate(self._order):
+                times, values = self._series[name]
+                x = list(times)
+                for metric in range(len(_METRICS)):
+                    trace = self.figure.data[index * len(_METRICS) + metric]
+                    trace.x, trace.y = x, list(values[metric])
+            self.figure.layout.title.text = (
+                f"{state.summary()} · {sum(node.ops_per_sec or 0 for node in state.nodes)} ops/sec in all"
+            )
+
+    def _text(self, state: TopologyState) -> str:
+        rows = [("node", "ops/sec", "memory", "clients", "keys")]
+        for node in state.nodes:
+            memory = "-" if node.memory_used_bytes is None else f"{node.memory_used_bytes / 2**20:.1f}M"
+            rows.append((node.name, _dash(node.ops_per_sec), memory, _dash(node.connected_clients), _dash(node.keys)))
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+__all__ = ["Dashboard"]
