@@ -26,6 +26,15 @@ from .node import Node, NodeStatus, Role
 from .session import attach
 from .topology import Cluster, Lifecycle, ReplicationGroup, Standalone, max_shards, placement_problems, stop_all
 
+
+def __getattr__(name: str):
+    # labkit.viz (plotly) and labkit.state load on first use, so `import labkit` stays quick.
+    if name in ("state", "viz"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -52,5 +61,7 @@ __all__ = [
     "find_engine",
     "max_shards",
     "placement_problems",
+    "state",
     "stop_all",
+    "viz",
 ]
