@@ -26,6 +26,7 @@ from redis.retry import Retry
 from .engine import Engine
 from .errors import NodeStartError, TopologyStateError
 from .reaper import Watchdog, is_our_server
+from .tls import TlsFiles
 
 READY_POLL_INTERVAL_S = 0.005
 DEFAULT_START_TIMEOUT_S = 10.0
@@ -64,11 +65,19 @@ class NodeConfig:
     node_timeout_ms: int = 1000
     replica_of: int | None = None  # primary's port (replication groups)
     settings: tuple[tuple[str, str], ...] = ()  # extra `--name value` directives
+    tls: TlsFiles | None = None  # encryption in transit: TLS only, on the same port number
 
     def argv(self, engine: Engine) -> list[str]:
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            # TLS only: the plain-text port is closed and the TLS port takes the node's number.
+            listen = ["--port", "0", "--tls-port", str(self.port), *self.tls.server_args(),
+                      "--tls-auth-clients", "optional", "--tls-replication", "yes"]
+            if self.cluster:
+                listen += ["--tls-cluster", "yes"]
         args = [
             str(engine.path),
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--protected-mode", "yes",
             "--daemonize", "no",
@@ -161,7 +170,7 @@ class Node:
     def wait_ready(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
         """Poll PING every few milliseconds until the server answers; raise with its log if it died."""
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+        client = self.client(socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
         try:
             while True:
                 if self._process is not None and self._process.poll() is not None:
@@ -245,7 +254,8 @@ class Node:
     def client(self, *, decode_responses: bool = True, readonly: bool = False, **kwargs) -> redis.Redis:
         """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
         options = {"host": "127.0.0.1", "port": self.port, "decode_responses": decode_responses,
-                   "socket_connect_timeout": 1.0, "socket_timeout": 5.0, **kwargs}
+                   "socket_connect_timeout": 1.0, "socket_timeout": 5.0,
+                   **(self.config.tls.client_options() if self.config.tls else {}), **kwargs}
         if readonly:
             options["redis_connect_func"] = _connect_readonly
         return redis.Redis(**options)

@@ -235,3 +235,27 @@ def test_redis_oss_runs_every_topology(redis_oss_server):
     with labkit.Cluster(shards=3, replicas=1, server=redis_oss_server) as cluster:
         cluster.client().set("k", "v")
         assert cluster.client().get("k") == "v"
+
+
+# -- encryption in transit ------------------------------------------------------------------------
+def test_tls_on_an_engine_without_it_says_what_to_do():
+    engine = labkit.find_engine()
+    if engine.supports_tls:
+        pytest.skip("the default engine here has TLS")
+    with pytest.raises(labkit.ConfigurationError, match="built without TLS.*LABKIT_SERVER"):
+        labkit.Standalone(tls=True).start()
+
+
+def test_tls_topologies_accept_only_encrypted_clients(redis_oss_server):
+    if not labkit.find_engine(redis_oss_server).supports_tls:
+        pytest.skip("this Redis build has no TLS")
+    with labkit.Standalone(tls=True, server=redis_oss_server) as lab:
+        assert lab.client().set("secret", "1") and lab.client().get("secret") == "1"
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=lab.port, socket_timeout=2).ping()  # plain text is refused
+    with labkit.Cluster(shards=3, replicas=1, tls=True, server=redis_oss_server) as cluster:
+        client = cluster.client()
+        client.set("k", "v")
+        assert client.get("k") == "v"
+        replica = cluster.replicas(0)[0]
+        assert replica.client().info("replication")["master_link_status"] == "up"  # replication over TLS

@@ -22,6 +22,7 @@ from ..faults import FaultEvent, FaultInjection
 from ..node import Node, NodeConfig, NodeStatus, Role
 from ..ports import PortReservation
 from ..reaper import LabRecord, Watchdog, sweep_orphans
+from ..tls import TlsFiles, make_certificates
 from .placement import DEFAULT_AZS, validate_azs
 
 Progress = Callable[[str], None]
@@ -81,12 +82,15 @@ class Topology(FaultInjection):
         config: Mapping[str, Any] | None = None,
         node_timeout_ms: int = 1000,
         start_timeout: float = 30.0,
+        tls: bool = False,
     ) -> None:
         self.azs = validate_azs(azs)
         if not isinstance(node_timeout_ms, int) or node_timeout_ms < 100:
             raise ConfigurationError(f"node_timeout_ms must be a whole number of milliseconds >= 100 (got {node_timeout_ms!r}); labs use 1000.")
         self.server = server
         self.settings = _settings(config)
+        self.tls = bool(tls)
+        self.tls_files: TlsFiles | None = None
         self.node_timeout_ms = node_timeout_ms
         self.start_timeout = start_timeout
         self.lifecycle = Lifecycle.CREATED
@@ -113,7 +117,14 @@ class Topology(FaultInjection):
             try:
                 sweep_orphans()
                 self.engine = find_engine(self.server)
+                if self.tls and not self.engine.supports_tls:
+                    raise ConfigurationError(
+                        f"{self.engine.display_name} ({self.engine.path}) was built without TLS, so tls=True cannot work. "
+                        "Set LABKIT_SERVER to a TLS-enabled server (for example Debian's redis-server) or drop tls=True."
+                    )
                 self.workdir = Path(tempfile.mkdtemp(prefix=f"labkit-{self.kind}-"))
+                if self.tls:
+                    self.tls_files = make_certificates(self.workdir / "tls")
                 self._record = LabRecord(
                     lab_id=self.lab_id, kind=self.kind, owner_pid=os.getpid(), workdir=str(self.workdir),
                     detached=self.detached, engine_path=str(self.engine.path), settings=self._record_settings(),
@@ -185,7 +196,7 @@ class Topology(FaultInjection):
         for port, (name, role, shard, az, extra) in zip(ports, specs):
             config = NodeConfig(
                 port=port, datadir=self.workdir / str(port), az=az, node_timeout_ms=self.node_timeout_ms,
-                settings=self.settings, **extra,
+                settings=self.settings, tls=self.tls_files, **extra,
             )
             created.append(Node(config=config, engine=self.engine, role=role, shard=shard, name=name))
         self.nodes.extend(created)
@@ -255,6 +266,19 @@ class Topology(FaultInjection):
         from ..state import snapshot
 
         return snapshot(self)
+
+    def scale_up(self, config: Mapping[str, Any] | None = None, progress: Progress | None = None, **options: Any) -> Topology:
+        """Vertical scaling: a new, running topology of the same shape with `config` merged in
+        (e.g. more maxmemory), holding a verified copy of every key and TTL. Cut over, then stop this one.
+
+        Example::
+
+            bigger = cluster.scale_up(config={"maxmemory": "128mb"})
+            cluster.stop()
+        """
+        from ..scaling import scale_up
+
+        return scale_up(self, config, progress, **options)
 
     def table(self) -> str:
         """A plain-text table of the nodes: name, port, role, shard, AZ, status."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -18,7 +19,9 @@ import redis
 from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
 
 from ..errors import ClusterNotReadyError, ConfigurationError, UnknownNodeError
-from ..node import Node, Role
+from ..failover import FailoverError, alive, best_replica, check_mode, quick_client
+from ..faults import BackgroundThread, wait_until
+from ..node import Node, NodeStatus, Role
 from ..ports import BUS_PORT_OFFSET
 from .base import Progress, Topology
 from .placement import DEFAULT_AZS, place
@@ -30,6 +33,8 @@ MAX_SHARDS = 500
 #: What one idle lab node costs, with room for the course's small data sets.
 NODE_BUDGET_BYTES = 48 * 1024 * 1024
 POLL_INTERVAL_S = 0.005
+#: How often labkit re-reads roles to notice (and log) the engine's own failovers.
+WATCH_INTERVAL_S = 0.1
 
 
 def available_memory_bytes() -> int:
@@ -88,6 +93,10 @@ class Cluster(Topology):
             )
         self.shard_count = shards
         self.node_ids: dict[int, str] = {}  # port -> cluster node id
+        self.promotions: list[tuple[float, int, str]] = []  # (time.monotonic(), shard, node name)
+        self._roles_lock = threading.RLock()
+        self._watcher: BackgroundThread | None = None
+        self._watch_clients: dict[int, redis.Redis] = {}
 
     def _record_settings(self) -> dict:
         return {**super()._record_settings(), "shards": self.shard_count, "replicas": self.replica_count}
@@ -129,6 +138,7 @@ class Cluster(Topology):
         finally:
             for client in clients.values():
                 client.close()
+        self._start_watcher()
 
     def _attach_replicas(self, clients: dict[int, redis.Redis]) -> None:
         waiting = list(self._all_replicas())
@@ -218,7 +228,260 @@ class Cluster(Topology):
             kwargs.setdefault("load_balancing_strategy", LoadBalancingStrategy.ROUND_ROBIN_REPLICAS)
         kwargs.setdefault("socket_connect_timeout", 1.0)
         kwargs.setdefault("socket_timeout", 5.0)
+        if self.tls_files is not None:
+            kwargs = {**self.tls_files.client_options(), **kwargs}
         return RedisCluster(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
+
+
+    # -- watching the engine's own failovers ------------------------------------------------------
+    def _start_watcher(self) -> None:
+        if not self.detached:
+            self._watcher = BackgroundThread(f"labkit-cluster-watcher-{self.lab_id}", self._watch_step, WATCH_INTERVAL_S).start()
+
+    def _stop_background(self) -> None:
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.stop()
+            self._watcher = None
+        for client in getattr(self, "_watch_clients", {}).values():
+            client.close()
+        self._watch_clients = {}
+
+    def _watch_step(self) -> None:
+        self.sync_roles()
+
+    def _cluster_view(self) -> dict[int, dict]:
+        """CLUSTER NODES from one live node: port -> {id, master, failed, master_id, slots}."""
+        if not hasattr(self, "_watch_clients"):
+            self._watch_clients = {}
+        for node in sorted(self.nodes, key=lambda node: node.role is not Role.PRIMARY):
+            if node.status is not NodeStatus.UP:
+                continue
+            client = self._watch_clients.get(node.port)
+            if client is None:
+                client = self._watch_clients[node.port] = quick_client(node, 0.5)
+            try:
+                return parse_cluster_nodes(client.execute_command("CLUSTER", "NODES"))
+            except redis.RedisError:
+                client.close()
+                self._watch_clients.pop(node.port, None)
+        return {}
+
+    def sync_roles(self) -> Cluster:
+        """Re-read roles and shard membership from the cluster (the watcher does this every 0.1 s);
+        logs each promotion the engine made in `fault_log`."""
+        with self._roles_lock:
+            view = self._cluster_view()
+            if not view:
+                return self
+            by_id = {entry["id"]: port for port, entry in view.items()}
+            for shard in self.shards:
+                members = [node for node in self.nodes if node.shard == shard]
+                masters = [node for node in members if node.port in view and view[node.port]["master"] and not view[node.port]["failed"]]
+                if len(masters) > 1:
+                    masters = [node for node in masters if view[node.port]["slots"]] or masters[:1]
+                if len(masters) != 1:
+                    continue  # a failover in progress: keep labkit's record until the engine settles
+                new = masters[0]
+                old = next((node for node in members if node.role is Role.PRIMARY), None)
+                for node in members:
+                    node.role = Role.PRIMARY if node is new else Role.REPLICA
+                if old is not new:
+                    self.promotions.append((time.monotonic(), shard, new.name))
+                    self.log_event("promoted", new.name, f"shard {shard}: {new.name} in {new.az} is primary now (was {old.name if old else 'none'})")
+            for node in self.nodes:
+                entry = view.get(node.port)
+                if entry and not entry["master"] and by_id.get(entry["master_id"]) in self.ports:
+                    master = self.node(by_id[entry["master_id"]])
+                    if master.shard != node.shard and master.role is Role.PRIMARY:
+                        self.log_event("replica_moved", node.name, f"the engine moved it from shard {node.shard} to shard {master.shard}")
+                        node.shard = master.shard
+        return self
+
+    # -- failover ---------------------------------------------------------------------------------
+    def _best_replica(self, shard: int, to: Node | int | str | None) -> Node:
+        if to is not None:
+            chosen = self.node(to)
+            if chosen.shard != shard or chosen.role is not Role.REPLICA:
+                raise FailoverError(f"{chosen.name} is not a replica of shard {shard}; its replicas are {[n.name for n in self.replicas(shard)]}.")
+            if not alive(chosen):
+                raise FailoverError(f"{chosen.name} is {chosen.status}; restart or resume it first.")
+            return chosen
+        replicas = self.replicas(shard)
+        if not replicas:
+            raise FailoverError(
+                f"shard {shard} has no replica, so there is nothing to fail over to. Create the cluster with replicas=1 or more."
+            )
+        best, _offsets = best_replica(replicas)
+        if best is None:
+            raise FailoverError(f"no replica of shard {shard} is reachable ({', '.join(f'{n.name}: {n.status}' for n in replicas)}); restart one first.")
+        return best
+
+    def failover(self, shard: int, mode: str = "graceful", to: Node | int | str | None = None, timeout: float = 15.0) -> Node:
+        """Make a replica of `shard` its primary (CLUSTER FAILOVER); returns the new primary.
+
+        - `"graceful"`: the primary stops writes until the replica has caught up, then they swap
+          (no acknowledged write is lost);
+        - `"force"`: the replica does not wait for the primary (use when the primary is down);
+        - `"takeover"`: not even the other primaries vote (use when most of the cluster is down).
+
+        Example::
+
+            cluster.failover(0)                       # graceful, to the replica with the least lag
+            cluster.failover(1, mode="force")
+        """
+        self._require_running()
+        check_mode(mode)
+        self._check_shard(shard)
+        old = self.primary(shard)
+        if mode == "graceful" and not alive(old):
+            raise FailoverError(f"a graceful failover needs shard {shard}'s primary ({old.name}) up, and it is {old.status}; use mode='force'.")
+        new = self._best_replica(shard, to)
+        arguments = ["CLUSTER", "FAILOVER"] + ([] if mode == "graceful" else [mode.upper()])
+        started = time.monotonic()
+        with new.client(socket_timeout=5.0) as client:
+            client.execute_command(*arguments)
+            if not wait_until(lambda: client.execute_command("ROLE")[0] == "master", timeout, 0.002):
+                raise FailoverError(
+                    f"{new.name} was not primary {timeout:.0f} s after CLUSTER FAILOVER {mode.upper()}; "
+                    "the other primaries may be unreachable: try mode='takeover'."
+                )
+        self._wait_promoted(shard, new, timeout)
+        self.log_event("failover", new.name, f"shard {shard}: {mode} failover from {old.name} took {time.monotonic() - started:.3f} s")
+        return new
+
+    def test_failover(self, shard: int, mode: str = "graceful") -> Node:
+        """Fail over a healthy shard on purpose, like ElastiCache's TestFailover API.
+
+        Example::
+
+            cluster.test_failover(0)
+        """
+        return self.failover(shard, mode)
+
+    def _wait_promoted(self, shard: int, new: Node, timeout: float) -> None:
+        def settled() -> bool:
+            self.sync_roles()
+            return self.primary(shard) is new
+
+        if not wait_until(settled, timeout):
+            raise FailoverError(f"the cluster did not agree that {new.name} leads shard {shard} within {timeout:.0f} s.")
+
+    def wait_for_failover(self, shard: int, timeout: float = 15.0, since: Node | None = None) -> Node:
+        """Block until a node other than `since` (default: the primary now) is `shard`'s primary.
+
+        Example::
+
+            old = cluster.primary(0); cluster.kill(old)
+            new = cluster.wait_for_failover(0)        # the engine promoted a replica
+        """
+        self._require_running()
+        self._check_shard(shard)
+        old = since or self.primary(shard)
+
+        def promoted() -> bool:
+            self.sync_roles()
+            return self.primary(shard) is not old
+
+        if not wait_until(promoted, timeout):
+            raise FailoverError(
+                f"no replica of shard {shard} was promoted within {timeout:.0f} s; a shard needs a live replica and "
+                "a majority of primaries up for the engine to fail over."
+            )
+        return self.primary(shard)
+
+    # -- fault hooks ------------------------------------------------------------------------------
+    def _before_restart(self, node: Node, timeout: float) -> None:
+        if node.role is Role.PRIMARY and node.shard is not None and any(alive(r) for r in self.replicas(node.shard)):
+            # Coming back before a replica took over would bring the primary back empty.
+            try:
+                self.wait_for_failover(node.shard, timeout, since=node)
+            except FailoverError:
+                pass
+
+    def _after_restart(self, node: Node, timeout: float) -> None:
+        def rejoined() -> bool:
+            self.sync_roles()
+            with quick_client(node, 1.0) as client:
+                if "cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    return False
+                if node.role is Role.REPLICA:
+                    info = client.info("replication")
+                    return info.get("role") == "slave" and info.get("master_link_status") == "up"
+                return client.execute_command("ROLE")[0] == "master"
+
+        if not wait_until(rejoined, timeout):
+            raise ClusterNotReadyError(f"{node.name} did not rejoin the cluster within {timeout:.0f} s; see its log: {node.logfile}")
+
+    def _wait_for_new_primaries(self, shards, started, timeout):
+        outage: dict[int, float | None] = {}
+        promoted: dict[int, str] = {}
+        old = {shard: self.primary(shard) for shard in shards}
+        pending = [shard for shard in shards if any(alive(replica) for replica in self.replicas(shard))]
+        outage.update({shard: None for shard in shards})
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            self.sync_roles()
+            for shard in list(pending):
+                if self.primary(shard) is not old[shard]:
+                    outage[shard] = round(time.monotonic() - started, 3)
+                    promoted[shard] = self.primary(shard).name
+                    pending.remove(shard)
+            time.sleep(0.005)
+        return outage, promoted
+
+    # -- scaling ----------------------------------------------------------------------------------
+    def slot_counts(self) -> dict[int, int]:
+        """How many of the 16,384 slots each shard owns now.
+
+        Example::
+
+            cluster.slot_counts()      # {0: 5461, 1: 5462, 2: 5461}
+        """
+        from ..scaling import slot_owners
+
+        self._require_running()
+        owners = slot_owners(self)
+        counts = {shard: 0 for shard in self.shards}
+        for node in owners.values():
+            counts[node.shard] = counts.get(node.shard, 0) + 1
+        return counts
+
+    def add_shard(self, rebalance: bool = True, progress: Progress | None = None) -> int:
+        """Add a shard online (a primary and `replicas` replicas placed by the AZ rules), then
+        move a balanced share of slots to it while clients keep working; returns its number.
+
+        Example::
+
+            new_shard = cluster.add_shard()
+            cluster.slot_counts()          # about 4,096 slots each
+        """
+        from ..scaling import add_shard
+
+        return add_shard(self, rebalance=rebalance, progress=progress)
+
+    def remove_shard(self, shard: int, progress: Progress | None = None) -> None:
+        """Move every slot of `shard` to the other shards, then stop and forget its nodes.
+
+        Example::
+
+            cluster.remove_shard(3)
+        """
+        from ..scaling import remove_shard
+
+        remove_shard(self, shard, progress=progress)
+
+    def rebalance(self, progress: Progress | None = None) -> int:
+        """Move slots so every shard owns an equal share; returns how many slots moved.
+
+        Example::
+
+            cluster.rebalance()
+        """
+        from ..scaling import rebalance
+
+        return rebalance(self, progress=progress)
+
 
 
 def _slot_map(client: redis.Redis) -> list[tuple[int, int, str, tuple[str, ...]]]:
@@ -228,3 +491,30 @@ def _slot_map(client: redis.Redis) -> list[tuple[int, int, str, tuple[str, ...]]
         first, last, primary, *replicas = entry
         entries.append((int(first), int(last), primary[2], tuple(sorted(replica[2] for replica in replicas))))
     return sorted(entries)
+
+
+def parse_cluster_nodes(reply: Any) -> dict[int, dict]:
+    """CLUSTER NODES (raw text, or redis-py's parsed dict) as port -> {id, master, failed, master_id, slots}."""
+    view: dict[int, dict] = {}
+    if isinstance(reply, bytes):
+        reply = reply.decode()
+    if isinstance(reply, str):
+        for line in reply.splitlines():
+            parts = line.split()
+            if len(parts) < 8:
+                continue
+            port = int(parts[1].split("@")[0].rsplit(":", 1)[1] or 0)
+            flags = parts[2].split(",")
+            view[port] = {
+                "id": parts[0], "master": "master" in flags, "failed": "fail" in flags or "fail?" in flags,
+                "master_id": parts[3], "slots": parts[8:],
+            }
+        return view
+    for address, entry in reply.items():
+        port = int(str(address).rsplit(":", 1)[1] or 0)
+        flags = entry["flags"].split(",")
+        view[port] = {
+            "id": entry["node_id"], "master": "master" in flags, "failed": "fail" in flags or "fail?" in flags,
+            "master_id": entry["master_id"], "slots": entry["slots"],
+        }
+    return view
