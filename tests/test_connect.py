@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import fakeredis
 import pytest
@@ -82,10 +84,15 @@ def test_no_runnable_binary_falls_back_to_fakeredis_and_says_what_it_lacks(monke
 
 
 def test_stop_all_stops_the_shared_server():
-    labkit.connect(quiet=True)
-    lab = connect_module._shared_lab
-    assert labkit.stop_all() >= 1
-    assert lab.lifecycle is labkit.Lifecycle.STOPPED
+    # In a separate interpreter: stop_all() stops every lab of its process, this test's fixtures included.
+    code = (
+        "import labkit, importlib\n"
+        "labkit.connect(quiet=True)\n"
+        "lab = importlib.import_module('labkit.connect')._shared_lab\n"
+        "print(labkit.stop_all(), lab.lifecycle, lab.nodes[0].is_running())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["1", "stopped", "False"], result.stderr
 
 
 def test_doctor_in_a_notebook_returns_a_report():
