@@ -133,13 +133,35 @@ def test_a_moved_or_edited_navigation_cell_is_put_back(course):
     assert "nowhere" not in text and "[← 00 Welcome](00_welcome.ipynb)" in text
 
 
+def test_named_files_limit_what_is_written_but_not_the_links(course):
+    folder, pyproject = course
+    middle = folder / "01_strings_and_counters.ipynb"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert tool.main([str(middle), "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 0
+    assert (folder / "00_welcome.ipynb").read_bytes() == before["00_welcome.ipynb"]
+    assert (folder / "appendix_live_views.ipynb").read_bytes() == before["appendix_live_views.ipynb"]
+    text = _navigation(_read(middle))
+    assert "[← 00 Welcome](00_welcome.ipynb)" in text and "[Appendix: live views →](appendix_live_views.ipynb)" in text
+    assert tool.main(["--check", str(middle), "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 0
+    assert tool.main(["--check", "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 1
+
+
+def test_naming_a_file_outside_the_folder_is_an_error(course, tmp_path, capsys):
+    folder, pyproject = course
+    stray = tmp_path / "elsewhere.ipynb"
+    stray.write_text("{}", encoding="utf-8")
+    assert tool.main([str(stray), "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 2
+    assert "elsewhere.ipynb" in capsys.readouterr().err
+
+
 def test_outputs_are_stripped_except_in_checked_cells(course):
     folder, pyproject = course
     tool.main(["--notebooks", str(folder), "--pyproject", str(pyproject)])
     notebook = _read(folder / "00_welcome.ipynb")
     plain, checked = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert plain["outputs"] == [] and plain["execution_count"] is None
-    assert checked["outputs"][0]["text"] == ["2\n"] and checked["execution_count"] is None
+    assert checked["outputs"][0]["text"] == ["2\n"]
+    assert checked["execution_count"] == 2, "a checked cell is numbered by its position: nbval refuses outputs without a count"
     assert "execution" not in plain["metadata"] and "execution" not in checked["metadata"]
     assert "widgets" not in notebook["metadata"]
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"

@@ -4,14 +4,19 @@ For every `notebooks/*.ipynb`, in name order:
 
 - a markdown cell right after the title cell (cell metadata ``{"labkit": "navigation"}``) holds the
   Binder badge and links to the previous and next notebook; it is generated, never typed by hand;
-- code cells not tagged ``nbval-check-output`` lose their outputs; every code cell loses its
-  execution count and the timing metadata that nbclient records;
+- code cells not tagged ``nbval-check-output`` lose their outputs and execution counts; tagged
+  cells keep their outputs, numbered by their position among the code cells (nbval refuses
+  outputs without a count, and fixed numbers keep re-executed notebooks free of noise in diffs);
+- every cell loses the timing metadata that nbclient records;
 - the notebook metadata loses any saved widget state.
 
 Run it after editing a notebook; a second run changes nothing::
 
     .venv/bin/python tools/notebooks.py            # rewrite what is out of date
     .venv/bin/python tools/notebooks.py --check    # only report; exit 1 when something would change
+    .venv/bin/python tools/notebooks.py notebooks/02_lists_and_queues.ipynb   # only these files
+
+Links always come from the whole folder; naming files only limits what is checked or written.
 
 The Binder repository (``owner/name`` on GitHub) is read from ``[tool.labkit] binder_repository``
 in ``pyproject.toml``.
@@ -107,19 +112,22 @@ def updated(notebook: dict[str, Any], navigation: str) -> dict[str, Any]:
     # Right after the title cell (the first cell).
     cells.insert(1 if cells else 0, nav_cell)
 
+    position = 0
     for cell in cells:
         metadata = cell.setdefault("metadata", {})
         for key in RUN_METADATA:
             metadata.pop(key, None)
         if cell.get("cell_type") != "code":
             continue
-        cell["execution_count"] = None
+        position += 1
         if CHECKED_TAG not in _tags(cell):
             cell["outputs"] = []
+            cell["execution_count"] = None
         else:
+            cell["execution_count"] = position
             for output in cell.get("outputs", []):
                 if "execution_count" in output:
-                    output["execution_count"] = None
+                    output["execution_count"] = position
     notebook.get("metadata", {}).pop("widgets", None)
     return notebook
 
@@ -133,11 +141,19 @@ def notebook_paths(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.ipynb"), key=lambda path: path.name)
 
 
-def process(directory: Path, repository: str, *, write: bool) -> list[Path]:
-    """Bring every notebook in `directory` up to date (when `write`); return those that were not."""
+def process(directory: Path, repository: str, *, write: bool, only: list[Path] | None = None) -> list[Path]:
+    """Bring the notebooks in `directory` (or just `only`) up to date when `write`; return those that were not."""
     paths = notebook_paths(directory)
+    selected = None
+    if only is not None:
+        selected = {path.resolve() for path in only}
+        unknown = selected - {path.resolve() for path in paths}
+        if unknown:
+            raise NotebookToolError(f"not notebooks in {directory}: {', '.join(sorted(map(str, unknown)))}")
     stale = []
     for index, path in enumerate(paths):
+        if selected is not None and path.resolve() not in selected:
+            continue
         previous = paths[index - 1] if index > 0 else None
         following = paths[index + 1] if index + 1 < len(paths) else None
         text = path.read_text(encoding="utf-8")
@@ -155,13 +171,14 @@ def process(directory: Path, repository: str, *, write: bool) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="only these notebooks (default: all of them)")
     parser.add_argument("--check", action="store_true", help="only report; exit 1 when a notebook is out of date")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks", help="the notebook folder (default: notebooks/)")
     parser.add_argument("--pyproject", type=Path, default=ROOT / "pyproject.toml", help="where [tool.labkit] is read")
     options = parser.parse_args(argv)
     try:
         repository = binder_repository(options.pyproject)
-        stale = process(options.notebooks, repository, write=not options.check)
+        stale = process(options.notebooks, repository, write=not options.check, only=options.paths or None)
     except NotebookToolError as error:
         print(f"tools/notebooks.py: {error}", file=sys.stderr)
         return 2
@@ -171,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Run `.venv/bin/python tools/notebooks.py` to update them.", file=sys.stderr)
         return 1
     if not stale:
-        print(f"all {len(notebook_paths(options.notebooks))} notebooks are current")
+        print(f"all {len(options.paths) or len(notebook_paths(options.notebooks))} notebooks are current")
     return 0
 
 
