@@ -10,6 +10,7 @@ Example::
 
 from .connect import connect
 from .doctor import doctor
+from .endpoints import Endpoint, PrimaryEndpoint, ReaderEndpoint
 from .engine import Engine, find_engine
 from .errors import (
     ClusterNotReadyError,
@@ -22,7 +23,11 @@ from .errors import (
     TopologyStateError,
     UnknownNodeError,
 )
+from .failover import FailoverError, ReplicaOffset
+from .faults import AzFailureReport, FaultEvent
 from .node import Node, NodeStatus, Role
+from .probe import Operation, Probe, ProbeError, ProbeResult, Window
+from .scaling import ScalingError
 from .session import attach
 from .topology import Cluster, Lifecycle, ReplicationGroup, Standalone, max_shards, placement_problems, stop_all
 
@@ -38,6 +43,19 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
+    "Window",
+    "ScalingError",
+    "ReplicaOffset",
+    "ReaderEndpoint",
+    "ProbeResult",
+    "ProbeError",
+    "Probe",
+    "PrimaryEndpoint",
+    "Operation",
+    "FaultEvent",
+    "FailoverError",
+    "Endpoint",
+    "AzFailureReport",
     "Cluster",
     "ClusterNotReadyError",
     "ConfigurationError",

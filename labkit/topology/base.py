@@ -91,6 +91,8 @@ class Topology(FaultInjection):
         self.settings = _settings(config)
         self.tls = bool(tls)
         self.tls_files: TlsFiles | None = None
+        self.admin_credentials: tuple[str, str] | None = None  # set by labkit.acl when users are applied
+        self.user_group = None
         self.node_timeout_ms = node_timeout_ms
         self.start_timeout = start_timeout
         self.lifecycle = Lifecycle.CREATED

@@ -230,6 +230,9 @@ class Cluster(Topology):
         kwargs.setdefault("socket_timeout", 5.0)
         if self.tls_files is not None:
             kwargs = {**self.tls_files.client_options(), **kwargs}
+        admin = getattr(self, "admin_credentials", None)
+        if admin is not None:
+            kwargs = {"username": admin[0], "password": admin[1], **kwargs}
         return RedisCluster(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
 
 

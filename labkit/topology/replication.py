@@ -1,14 +1,25 @@
-"""A replication group with cluster mode disabled: one primary and 0 to 5 replicas."""
+"""A replication group with cluster mode disabled: one primary and 0 to 5 replicas.
+
+With `automatic_failover=True` (ElastiCache's Multi-AZ, the default) a monitor thread watches
+the primary and promotes the replica with the least lag when it dies or hangs; the
+`primary_endpoint` follows it and `reader_endpoint` spreads reads over the replicas.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import redis
 
-from ..errors import ClusterNotReadyError, ConfigurationError, UnknownNodeError
-from ..node import Node, Role
+from ..endpoints import PrimaryEndpoint, ReaderEndpoint
+from ..errors import ClusterNotReadyError, ConfigurationError, TopologyStateError, UnknownNodeError
+from ..failover import (
+    MONITOR_INTERVAL_S, FailoverError, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client,
+)
+from ..faults import BackgroundThread, wait_until
+from ..node import Node, NodeStatus, Role
 from .base import Progress, Topology
 from .placement import DEFAULT_AZS, place
 
@@ -24,21 +35,68 @@ def validate_replicas(replicas: object) -> int:
     return replicas
 
 
+def _seconds(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a number of seconds from {low} to {high} (got {value!r}).")
+    return float(value)
+
+
 class ReplicationGroup(Topology):
     """One primary and its replicas, each replica in another AZ than the primary.
 
     Example::
 
         with ReplicationGroup(replicas=2) as group:
-            group.client().set("k", "v")                  # writes go to the primary
-            group.client(group.replicas()[0]).get("k")    # reads from a replica (eventually "v")
+            writer = group.primary_endpoint.client()      # follows failovers, like a DNS name
+            writer.set("k", "v")
+            group.reader_endpoint.client().get("k")       # a replica (eventually "v")
+            group.kill(group.primary())                   # about 1 s later a replica is promoted
+
+    `automatic_failover` (Multi-AZ, on by default), `failure_detection_s` (how long the primary
+    must be silent before a replica is promoted: 0.9 s by default), `endpoint_propagation_s` (how long the
+    endpoints take to follow, like a DNS TTL), and `min_replicas_to_write` /
+    `min_replicas_max_lag` (refuse writes when too few replicas keep up) are per group.
     """
 
     kind = "replication"
 
-    def __init__(self, replicas: int = 2, azs=DEFAULT_AZS, **options: Any) -> None:
+    def __init__(
+        self,
+        replicas: int = 2,
+        azs=DEFAULT_AZS,
+        *,
+        automatic_failover: bool = True,
+        failure_detection_s: float = 0.9,
+        endpoint_propagation_s: float = 0.0,
+        min_replicas_to_write: int = 0,
+        min_replicas_max_lag: int = 10,
+        **options: Any,
+    ) -> None:
         super().__init__(azs=azs, **options)
         self.replica_count = validate_replicas(replicas)
+        if not isinstance(automatic_failover, bool):
+            raise ConfigurationError(f"automatic_failover must be True or False (got {automatic_failover!r}).")
+        if automatic_failover and self.replica_count == 0:
+            raise ConfigurationError(
+                "automatic_failover needs at least one replica to promote; use replicas=1 or more, "
+                "or automatic_failover=False."
+            )
+        self.automatic_failover = automatic_failover
+        self.failure_detection_s = _seconds("failure_detection_s", failure_detection_s, 0.1, 60)
+        self.endpoint_propagation_s = _seconds("endpoint_propagation_s", endpoint_propagation_s, 0, 60)
+        self._check_durability(min_replicas_to_write, min_replicas_max_lag)
+        self.min_replicas_to_write = min_replicas_to_write
+        self.min_replicas_max_lag = min_replicas_max_lag
+        self.primary_endpoint = PrimaryEndpoint("primary.local", [], self.endpoint_propagation_s)
+        self.reader_endpoint = ReaderEndpoint("reader.local", [], self.endpoint_propagation_s)
+        self._monitor: BackgroundThread | None = None
+        self._monitor_client: tuple[int, redis.Redis] | None = None
+        self._last_primary_answer = time.monotonic()
+        self._failover_lock = threading.RLock()
+        self._to_demote: set[Node] = set()
+        self._partitioned: set[Node] = set()
+        self._no_candidate_logged = False
+        self.promotions: list[tuple[float, str]] = []  # (time.monotonic(), node name) of each promotion
 
     def _record_settings(self) -> dict:
         return {**super()._record_settings(), "replicas": self.replica_count}
@@ -59,7 +117,22 @@ class ReplicationGroup(Topology):
                 with replica.client() as client:
                     client.replicaof("127.0.0.1", primary.port)
             wait_for_replica_links(replicas, self.start_timeout)
+            wait_for_streaming(primary, len(replicas), self.start_timeout)
+        self._apply_durability()
+        self._move_endpoints(immediately=True)
+        if self.automatic_failover and not self.detached:
+            self._last_primary_answer = time.monotonic()
+            self._monitor = BackgroundThread(f"labkit-failover-monitor-{self.lab_id}", self._monitor_step, MONITOR_INTERVAL_S).start()
 
+    def _stop_background(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+        if self._monitor_client is not None:
+            self._monitor_client[1].close()
+            self._monitor_client = None
+
+    # -- looking things up ----------------------------------------------------------------------
     def primary(self, shard: int = 0) -> Node:
         """The node that is primary now (labkit's record; `refresh()` re-reads it from the servers)."""
         if shard != 0:
@@ -75,6 +148,291 @@ class ReplicationGroup(Topology):
 
     def _topology_client(self, **kwargs: Any) -> redis.Redis:
         return self.primary().client(**kwargs)
+
+    def replication_offsets(self) -> list[ReplicaOffset]:
+        """Each reachable replica's replication offset (higher = less lag), read now.
+
+        Example::
+
+            for replica in group.replication_offsets():
+                print(replica.node, replica.offset, replica.link_up)
+        """
+        self._require_running()
+        return best_replica(self.replicas())[1]
+
+    # -- durability knobs -------------------------------------------------------------------------
+    @staticmethod
+    def _check_durability(to_write: object, max_lag: object) -> None:
+        if isinstance(to_write, bool) or not isinstance(to_write, int) or not 0 <= to_write <= MAX_REPLICAS:
+            raise ConfigurationError(
+                f"min_replicas_to_write must be a whole number from 0 (off) to {MAX_REPLICAS} (got {to_write!r})."
+            )
+        if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 1 <= max_lag <= 3600:
+            raise ConfigurationError(f"min_replicas_max_lag must be whole seconds from 1 to 3600 (got {max_lag!r}); 10 is the default.")
+
+    def set_durability(self, min_replicas_to_write: int | None = None, min_replicas_max_lag: int | None = None) -> None:
+        """Refuse writes (NOREPLICAS) unless `min_replicas_to_write` replicas acknowledged within
+        `min_replicas_max_lag` seconds; set on every node, so it survives a failover. 0 turns it off.
+
+        Example::
+
+            group.set_durability(min_replicas_to_write=1, min_replicas_max_lag=1)
+        """
+        self._require_running()
+        to_write = self.min_replicas_to_write if min_replicas_to_write is None else min_replicas_to_write
+        max_lag = self.min_replicas_max_lag if min_replicas_max_lag is None else min_replicas_max_lag
+        self._check_durability(to_write, max_lag)
+        self.min_replicas_to_write, self.min_replicas_max_lag = to_write, max_lag
+        self._apply_durability()
+        self.log_event("durability", "group", f"min-replicas-to-write {to_write}, min-replicas-max-lag {max_lag} s")
+
+    def _apply_durability(self, nodes: list[Node] | None = None) -> None:
+        for node in nodes or self.nodes:
+            if alive(node):
+                with node.client(socket_timeout=2.0) as client:
+                    client.config_set("min-replicas-to-write", self.min_replicas_to_write)
+                    client.config_set("min-replicas-max-lag", self.min_replicas_max_lag)
+
+    # -- endpoints --------------------------------------------------------------------------------
+    def _move_endpoints(self, immediately: bool = False) -> None:
+        primary = self.primary()
+        readers = [("127.0.0.1", node.port) for node in self.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
+        for endpoint, addresses in ((self.primary_endpoint, [("127.0.0.1", primary.port)]), (self.reader_endpoint, readers)):
+            if addresses != endpoint.target:
+                if immediately:
+                    delay, endpoint.propagation_delay_s = endpoint.propagation_delay_s, 0.0
+                    endpoint.point_to(addresses)
+                    endpoint.propagation_delay_s = delay
+                else:
+                    endpoint.point_to(addresses)
+
+    # -- the Multi-AZ monitor -----------------------------------------------------------------------
+    def _monitor_step(self) -> None:
+        primary = self.primary()
+        if self._monitor_client is None or self._monitor_client[0] != primary.port:
+            if self._monitor_client is not None:
+                self._monitor_client[1].close()
+            self._monitor_client = (primary.port, quick_client(primary))
+        if ping(self._monitor_client[1]):
+            self._last_primary_answer = time.monotonic()
+            self._no_candidate_logged = False
+            self._demote_stale_primaries()
+            return
+        silent_for = time.monotonic() - self._last_primary_answer
+        if silent_for >= self.failure_detection_s:
+            self._promote(None, f"primary {primary.name} did not answer for {silent_for:.2f} s", graceful=False)
+
+    def _demote_stale_primaries(self) -> None:
+        """A paused or restarted old primary that still thinks it is primary becomes a replica."""
+        for node in list(self._to_demote):
+            if alive(node):
+                try:
+                    with quick_client(node, 1.0) as client:
+                        client.replicaof("127.0.0.1", self.primary().port)
+                except redis.RedisError:
+                    continue
+                self._to_demote.discard(node)
+                self.log_event("rejoin", node.name, f"now a replica of {self.primary().name}")
+                self._move_endpoints()
+
+    def _promote(self, chosen: Node | None, reason: str, graceful: bool) -> Node | None:
+        """Promote `chosen` (or the replica with the least lag), repoint everyone, move the endpoints."""
+        with self._failover_lock:
+            old = self.primary()
+            candidates = [chosen] if chosen is not None else [node for node in self.replicas() if node not in self._to_demote]
+            new, offsets = best_replica(candidates)
+            if new is None:
+                if not self._no_candidate_logged:
+                    self.log_event("failover", "group", f"{reason}; no reachable replica to promote yet")
+                    self._no_candidate_logged = True
+                return None
+            offset_text = ", ".join(f"{item.node} {item.offset}" for item in offsets)
+            if graceful:
+                self._graceful_switch(old, new)
+            else:
+                with quick_client(new, 2.0) as client:
+                    client.replicaof("no", "one")
+            new.role, old.role = Role.PRIMARY, Role.REPLICA
+            self.primary_endpoint.point_to([("127.0.0.1", new.port)])  # clients first, bookkeeping after
+            self.promotions.append((time.monotonic(), new.name))
+            self._last_primary_answer = time.monotonic()
+            self._no_candidate_logged = False
+            self._partitioned.discard(new)
+            for node in self.nodes:
+                if node is new or node is old:
+                    continue
+                node.role = Role.REPLICA
+                try:
+                    with quick_client(node, 1.0) as client:
+                        client.replicaof("127.0.0.1", new.port)
+                    self._partitioned.discard(node)
+                except redis.RedisError:
+                    self._to_demote.add(node)  # paused or down: repointed when it answers again
+            if not graceful:
+                self._to_demote.add(old)
+            self._move_endpoints()
+            self.log_event(
+                "failover", new.name,
+                f"{reason}; promoted {new.name} in {new.az} (offsets: {offset_text}); primary endpoint -> port {new.port}",
+            )
+            if not graceful:
+                self._demote_stale_primaries()
+            return new
+
+    def _graceful_switch(self, old: Node, new: Node, timeout: float = 10.0) -> None:
+        """FAILOVER TO: the primary pauses writes, waits until `new` has everything, then swaps roles."""
+        with old.client(socket_timeout=timeout) as client:
+            client.execute_command("FAILOVER", "TO", "127.0.0.1", new.port, "TIMEOUT", int(timeout * 1000))
+            done = wait_until(
+                lambda: client.info("replication").get("master_failover_state") == "no-failover"
+                and client.info("replication").get("role") == "slave",
+                timeout + 1, 0.002,
+            )
+        if not done:
+            raise FailoverError(f"the graceful failover from {old.name} to {new.name} did not finish in {timeout:.0f} s; try again.")
+
+    # -- manual failover ------------------------------------------------------------------------
+    def failover(self, to: Node | int | str | None = None, mode: str = "graceful") -> Node:
+        """Promote a replica now; returns the new primary.
+
+        `mode="graceful"` pauses writes until the replica has caught up (FAILOVER TO): no
+        acknowledged write is lost. `mode="force"` promotes at once (REPLICAOF NO ONE) and
+        loses what the replica had not received yet.
+
+        Example::
+
+            new_primary = group.failover()              # the replica with the least lag
+            group.failover(to="replica-2", mode="force")
+        """
+        self._require_running()
+        check_mode(mode)
+        if mode == "takeover":
+            raise FailoverError("'takeover' exists only in cluster mode; use mode='graceful' or 'force'.")
+        chosen = self.node(to) if to is not None else None
+        if chosen is not None and chosen.role is not Role.REPLICA:
+            raise FailoverError(f"{chosen.name} is already the primary; name one of the replicas: {[node.name for node in self.replicas()]}.")
+        if not self.replicas():
+            raise FailoverError("this group has no replica to promote; create it with replicas=1 or more.")
+        old = self.primary()
+        if mode == "graceful" and not alive(old):
+            raise FailoverError(f"a graceful failover needs a live primary, and {old.name} is {old.status}; use mode='force'.")
+        new = self._promote(chosen, f"{mode} failover requested", graceful=mode == "graceful")
+        if new is None:
+            raise FailoverError("no replica answered, so none could be promoted; resume or restart one first.")
+        return new
+
+    def test_failover(self, mode: str = "graceful") -> Node:
+        """Fail over a healthy primary on purpose, like ElastiCache's TestFailover API.
+
+        Example::
+
+            group.test_failover()      # the old primary becomes a replica
+        """
+        return self.failover(mode=mode)
+
+    def wait_for_failover(self, timeout: float = 10.0, since: Node | None = None) -> Node:
+        """Block until a node other than `since` (default: the primary now) is primary; return it.
+
+        Example::
+
+            old = group.primary(); group.kill(old)
+            new = group.wait_for_failover()
+        """
+        self._require_running()
+        old = since or self.primary()
+        if not wait_until(lambda: self.primary() is not old, timeout):
+            hint = "" if self.automatic_failover else " Automatic failover is off: call failover(mode='force')."
+            raise FailoverError(f"no replica was promoted within {timeout:.0f} s.{hint}")
+        return self.primary()
+
+    # -- a lagging replica ------------------------------------------------------------------------
+    def partition(self, replica: Node | int | str) -> Node:
+        """Cut a replica off its primary (a network partition): it keeps its data and serves reads,
+        but receives no more writes, so its lag grows. `heal(replica)` reconnects it.
+
+        Example::
+
+            with group.partitioned(group.replicas()[0]):
+                ...   # writes acknowledged now are not on that replica
+        """
+        node = self._running_node(replica, "partition")
+        if node.role is not Role.REPLICA:
+            raise ConfigurationError(f"{node.name} is the primary; partition one of the replicas: {[n.name for n in self.replicas()]}.")
+        if node in self._partitioned:
+            raise TopologyStateError(f"{node.name} is already partitioned; heal({node.name!r}) first.")
+        if not hasattr(self, "_nowhere_port"):
+            self._nowhere_port = self._ports.add(1)[0]  # reserved and never listened on
+        with node.client(socket_timeout=2.0) as client:
+            client.replicaof("127.0.0.1", self._nowhere_port)
+        self._partitioned.add(node)
+        self.log_event("partition", node.name, f"replication link to {self.primary().name} cut")
+        return node
+
+    def heal(self, replica: Node | int | str) -> Node:
+        """Reconnect a partitioned replica to the current primary; it catches up (partial resync)."""
+        node = self._running_node(replica, "heal")
+        if node not in self._partitioned:
+            raise TopologyStateError(f"{node.name} is not partitioned; nothing to heal.")
+        with node.client(socket_timeout=2.0) as client:
+            client.replicaof("127.0.0.1", self.primary().port)
+        self._partitioned.discard(node)
+        wait_for_replica_links([node], 10.0)
+        wait_for_streaming(self.primary(), len([n for n in self.replicas() if alive(n) and n not in self._partitioned]), 10.0)
+        self.log_event("heal", node.name, f"replicating from {self.primary().name} again")
+        return node
+
+    def partitioned(self, replica: Node | int | str):
+        """`with group.partitioned(replica):` partition on entry, heal on exit."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scope():
+            node = self.partition(replica)
+            try:
+                yield node
+            finally:
+                if node in self._partitioned and node.role is Role.REPLICA and alive(node):
+                    self.heal(node)
+
+        return scope()
+
+    # -- fault hooks ------------------------------------------------------------------------------
+    def _after_kill(self, node: Node) -> None:
+        self._partitioned.discard(node)
+        self._move_endpoints()
+
+    def _after_resume(self, node: Node) -> None:
+        if node in self._to_demote:
+            self._demote_stale_primaries()
+
+    def _before_restart(self, node: Node, timeout: float) -> None:
+        if node.role is Role.PRIMARY and self._monitor is not None and any(alive(replica) for replica in self.replicas()):
+            # Multi-AZ promotes a replica first; the old primary then rejoins as a replica.
+            wait_until(lambda: node.role is not Role.PRIMARY, self.failure_detection_s + timeout)
+
+    def _after_restart(self, node: Node, timeout: float) -> None:
+        with self._failover_lock:
+            self._partitioned.discard(node)
+            primary = self.primary()
+            if node is not primary:
+                with node.client(socket_timeout=2.0) as client:
+                    client.replicaof("127.0.0.1", primary.port)
+                node.role = Role.REPLICA
+                self._to_demote.discard(node)
+            self._apply_durability([node])
+        if node is not primary:
+            wait_for_replica_links([node], timeout)
+            wait_for_streaming(primary, len([n for n in self.replicas() if alive(n) and n not in self._partitioned]), timeout)
+        self._move_endpoints()
+
+    def _wait_for_new_primaries(self, shards, started, timeout):
+        if not shards or self._monitor is None:
+            return {shard: None for shard in shards}, {}
+        old = self.primary()
+        if not wait_until(lambda: self.primary() is not old and alive(self.primary()), timeout):
+            return {0: None}, {}
+        promoted_at = self.promotions[-1][0]
+        return {0: round(promoted_at - started, 3)}, {0: self.primary().name}
 
 
 def wait_for_replica_links(replicas: list[Node], timeout: float) -> None:
@@ -97,6 +455,24 @@ def wait_for_replica_links(replicas: list[Node], timeout: float) -> None:
     finally:
         for client in clients.values():
             client.close()
+
+
+def wait_for_streaming(primary: Node, replicas: int, timeout: float) -> None:
+    """Wait until `replicas` replicas acknowledge a write (WAIT).
+
+    After a full sync the primary holds back the replication stream until the replica's first
+    REPLCONF ACK, which can take up to a second: until then a replica looks linked but lags.
+    """
+    if replicas <= 0:
+        return
+    with primary.client(socket_timeout=timeout + 1) as client:
+        client.publish("__labkit__:sync", "")  # a write that is replicated but creates no key
+        acknowledged = client.execute_command("WAIT", replicas, int(timeout * 1000))
+    if acknowledged < replicas:
+        raise ClusterNotReadyError(
+            f"only {acknowledged} of {replicas} replicas of {primary.name} caught up within {timeout:.0f} s. "
+            "The machine may be overloaded; stop other labs and try again."
+        )
 
 
 def _link_up(client: redis.Redis) -> bool:

@@ -1,0 +1,102 @@
+"""Failover: the replication group's Multi-AZ monitor, and the cluster's engine-driven failover.
+
+A replication group (cluster mode disabled) has no failure detector of its own, so labkit plays
+ElastiCache's part: a monitor thread PINGs the primary; when it has not answered for
+`failure_detection_s` it promotes the replica with the highest replication offset (the least
+lag), points the other replicas at it and moves the primary endpoint. A cluster detects and
+promotes by itself over its cluster bus; labkit only watches (to log it) and can ask for a
+manual failover (`CLUSTER FAILOVER [FORCE|TAKEOVER]`).
+
+Example::
+
+    with labkit.ReplicationGroup(replicas=2, failure_detection_s=1.0) as group:
+        group.kill(group.primary())
+        group.wait_for_failover()          # the new primary, about 1 s later
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .errors import LabkitError
+from .node import Node, NodeStatus
+
+#: How often the replication-group monitor PINGs the primary.
+MONITOR_INTERVAL_S = 0.05
+#: How long one health-check PING may take before it counts as a failure.
+PING_TIMEOUT_S = 0.25
+FAILOVER_MODES = ("graceful", "force", "takeover")
+
+
+class FailoverError(LabkitError):
+    """A failover could not be done, or did not finish in time; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ReplicaOffset:
+    """A replica's replication offset: how much of the primary's stream it has applied."""
+
+    node: str
+    offset: int
+    link_up: bool
+
+
+def quick_client(node: Node, timeout: float = PING_TIMEOUT_S) -> redis.Redis:
+    """A client that fails fast and never retries: health checks must see failures, not hide them."""
+    return node.client(socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def replication_offset(client: redis.Redis) -> tuple[int, bool]:
+    """(applied replication offset, link up?) of a replica, read from INFO replication."""
+    info = client.info("replication")
+    offset = info.get("slave_repl_offset", info.get("master_repl_offset", 0))
+    return int(offset), info.get("master_link_status") == "up"
+
+
+def best_replica(replicas: Iterable[Node]) -> tuple[Node | None, list[ReplicaOffset]]:
+    """The reachable replica with the highest replication offset, and every offset read."""
+    offsets: list[ReplicaOffset] = []
+    best: tuple[int, Node] | None = None
+    for node in replicas:
+        if node.status is not NodeStatus.UP:
+            continue
+        try:
+            with quick_client(node) as client:
+                offset, link_up = replication_offset(client)
+        except redis.RedisError:
+            continue
+        offsets.append(ReplicaOffset(node.name, offset, link_up))
+        if best is None or offset > best[0]:
+            best = (offset, node)
+    return (best[1] if best else None), offsets
+
+
+def check_mode(mode: str) -> str:
+    if mode not in FAILOVER_MODES:
+        raise FailoverError(
+            f"mode must be one of {', '.join(repr(name) for name in FAILOVER_MODES)} (got {mode!r}): "
+            "'graceful' waits for the replica to catch up (no lost writes), 'force' does not wait for the "
+            "primary, 'takeover' does not even ask the other primaries."
+        )
+    return mode
+
+
+def alive(node: Node) -> bool:
+    return node.status is NodeStatus.UP and node.is_running()
+
+
+def ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start

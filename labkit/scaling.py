@@ -1,0 +1,428 @@
+"""Scaling: add and remove shards online, rebalance slots, and scale up to bigger nodes.
+
+Slots move the way `valkey-cli --cluster reshard` moves them, in batches: the target is told it
+is IMPORTING, the source that it is MIGRATING, the keys go over with MIGRATE, and then every
+primary learns the new owner (CLUSTER SETSLOT ... NODE). Meanwhile a key of a moving slot is
+served by the source until it has moved and by the target after (clients get ASK, then MOVED);
+a cluster client such as redis-py's RedisCluster follows both, so no operation fails.
+
+Example::
+
+    with labkit.Cluster(shards=3, replicas=1) as cluster:
+        shard = cluster.add_shard()                   # 4 shards, 4,096 slots each
+        cluster.remove_shard(shard)                   # back to 3
+        bigger = cluster.scale_up(config={"maxmemory": "128mb"})   # a new cluster with every key
+        cluster.stop()                                # after the cut-over
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from .errors import ConfigurationError, LabkitError, TopologyStateError
+from .faults import wait_until
+from .node import Node, NodeStatus, Role
+from .ports import BUS_PORT_OFFSET
+from .reaper import Watchdog
+
+if TYPE_CHECKING:
+    from .topology.base import Topology
+    from .topology.cluster import Cluster
+
+SLOT_COUNT = 16384
+#: Slots moved per batch: large enough to be quick, small enough that clients see short ASK windows.
+BATCH_SLOTS = 256
+KEYS_PER_MIGRATE = 200
+#: Connections per node used at once for CLUSTER SETSLOT.
+PARALLEL_SETSLOTS = 32
+MIGRATE_TIMEOUT_MS = 5000
+
+Progress = Callable[[str], None]
+
+
+class ScalingError(LabkitError):
+    """A scaling step could not be done (or a copy did not verify); the message says what to do."""
+
+
+# -- reading the slot map ------------------------------------------------------------------------
+def slot_owners(cluster: Cluster) -> dict[int, Node]:
+    """slot -> owning primary, from CLUSTER SLOTS of a live primary."""
+    source = next((node for node in cluster.nodes if node.role is Role.PRIMARY and node.status is NodeStatus.UP), None)
+    if source is None:
+        raise TopologyStateError("no primary of this cluster is up to read the slot map from; restart one first.")
+    by_port = {node.port: node for node in cluster.nodes}
+    owners: dict[int, Node] = {}
+    with source.client(socket_timeout=5.0) as client:
+        for first, last, primary, *_replicas in client.execute_command("CLUSTER", "SLOTS"):
+            owner = by_port.get(int(primary[1]))
+            if owner is None:
+                continue
+            for slot in range(int(first), int(last) + 1):
+                owners[slot] = owner
+    return owners
+
+
+def balanced_targets(primaries: list[Node]) -> dict[Node, int]:
+    """How many slots each primary should own: equal shares, the first ones one more if uneven."""
+    base, extra = divmod(SLOT_COUNT, len(primaries))
+    return {node: base + (1 if index < extra else 0) for index, node in enumerate(primaries)}
+
+
+def plan_moves(owners: Mapping[int, Node], targets: Mapping[Node, int]) -> list[tuple[int, Node, Node]]:
+    """(slot, source, target) moves that reach `targets`, taking each source's highest slots."""
+    owned: dict[Node, list[int]] = defaultdict(list)
+    for slot, node in sorted(owners.items()):
+        owned[node].append(slot)
+    surplus: list[tuple[int, Node]] = []
+    for node, slots in owned.items():
+        keep = targets.get(node, 0)
+        surplus += [(slot, node) for slot in slots[keep:]]
+    surplus.sort()
+    moves = []
+    for target, wanted in targets.items():
+        missing = wanted - len(owned.get(target, []))
+        while missing > 0 and surplus:
+            slot, source = surplus.pop(0)
+            moves.append((slot, source, target))
+            missing -= 1
+    return moves
+
+
+# -- moving slots ----------------------------------------------------------------------------------
+def move_slots(cluster: Cluster, moves: list[tuple[int, Node, Node]], progress: Progress | None = None) -> int:
+    """Move slots in batches with CLUSTER SETSLOT and MIGRATE; returns how many keys moved."""
+    report = progress or (lambda _message: None)
+    groups: dict[tuple[Node, Node], list[int]] = defaultdict(list)
+    for slot, source, target in moves:
+        groups[(source, target)].append(slot)
+    primaries = [node for node in cluster.nodes if node.role is Role.PRIMARY]
+    clients = {
+        node.port: node.client(decode_responses=False, socket_timeout=10.0, max_connections=PARALLEL_SETSLOTS + 2)
+        for node in primaries
+    }
+    moved_keys = 0
+    try:
+        with ThreadPoolExecutor(PARALLEL_SETSLOTS, thread_name_prefix="labkit-setslot") as executor:
+            for (source, target), slots in groups.items():
+                for start in range(0, len(slots), BATCH_SLOTS):
+                    batch = slots[start:start + BATCH_SLOTS]
+                    moved_keys += _move_batch(cluster, executor, clients, source, target, batch, primaries)
+                report(f"moved {len(slots)} slots from {source.name} to {target.name}")
+                cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"{len(slots)} slots ({slots[0]}..{slots[-1]})")
+    finally:
+        for client in clients.values():
+            client.close()
+    return moved_keys
+
+
+def _move_batch(
+    cluster: Cluster, executor: ThreadPoolExecutor, clients: dict[int, redis.Redis],
+    source: Node, target: Node, slots: list[int], primaries: list[Node],
+) -> int:
+    source_id, target_id = cluster.node_id(source), cluster.node_id(target)
+    source_client, target_client = clients[source.port], clients[target.port]
+    # Order matters: IMPORTING on the target before MIGRATING on the source, so an ASK always lands.
+    _parallel(executor, target_client, [("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id) for slot in slots])
+    _parallel(executor, source_client, [("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id) for slot in slots])
+    moved = 0
+    pending = slots
+    while pending:
+        counts = _pipeline(source_client, [("CLUSTER", "COUNTKEYSINSLOT", slot) for slot in pending])
+        pending = [slot for slot, count in zip(pending, counts) if int(count) > 0]
+        for slot in pending:
+            keys = source_client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, KEYS_PER_MIGRATE)
+            if keys:
+                source_client.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, MIGRATE_TIMEOUT_MS, "REPLACE", "KEYS", *keys
+                )
+                moved += len(keys)
+    # The target first (it bumps its epoch), then the source, then everyone else (best effort:
+    # gossip tells them anyway, and a primary left without slots may have become a replica).
+    assign = [("CLUSTER", "SETSLOT", slot, "NODE", target_id) for slot in slots]
+    _parallel(executor, target_client, assign)
+    others = [node for node in primaries if node is not target]
+    # The source may turn into a replica the moment its last slot is gone (replica migration).
+    futures = [future for node in others for future in _submit(executor, clients[node.port], assign, raise_on_error=False)]
+    for future in futures:
+        future.result()
+    return moved
+
+
+def _pipeline(client: redis.Redis, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return pipe.execute(raise_on_error=raise_on_error)
+
+
+def _submit(executor: ThreadPoolExecutor, client: redis.Redis, commands: list[tuple], raise_on_error: bool = True) -> list:
+    size = max(1, -(-len(commands) // PARALLEL_SETSLOTS))
+    return [executor.submit(_pipeline, client, commands[start:start + size], raise_on_error) for start in range(0, len(commands), size)]
+
+
+def _parallel(executor: ThreadPoolExecutor, client: redis.Redis, commands: list[tuple]) -> list[Any]:
+    """Run commands over several connections at once: since Valkey 8 each CLUSTER SETSLOT waits
+    for the node's replicas to acknowledge it, so one connection would wait for each in turn."""
+    return [reply for future in _submit(executor, client, commands) for reply in future.result()]
+
+
+def _require_all_up(cluster: Cluster, action: str) -> None:
+    cluster._require_running()
+    down = [node for node in cluster.nodes if node.status is not NodeStatus.UP]
+    if down:
+        raise TopologyStateError(
+            f"cannot {action} while {', '.join(f'{node.name} is {node.status}' for node in down)}; "
+            "resume or restart those nodes first (restore_az / restart)."
+        )
+
+
+def _wait_converged(cluster: Cluster, timeout: float = 30.0) -> None:
+    clients = {node.port: node.client(socket_timeout=5.0) for node in cluster.nodes}
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reason = cluster._not_ready_reason(clients)
+            except redis.RedisError as error:
+                reason = str(error)
+            if reason is None:
+                return
+            if time.monotonic() > deadline:
+                raise ScalingError(f"the cluster did not settle within {timeout:.0f} s: {reason}. Try rebalance() again.")
+            time.sleep(0.01)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+# -- the operations -------------------------------------------------------------------------------
+def rebalance(cluster: Cluster, progress: Progress | None = None) -> int:
+    """Move slots until every shard owns an equal share; returns the number of slots moved."""
+    _require_all_up(cluster, "rebalance")
+    with cluster._roles_lock:
+        primaries = sorted((node for node in cluster.nodes if node.role is Role.PRIMARY), key=lambda node: node.shard)
+        moves = plan_moves(slot_owners(cluster), balanced_targets(primaries))
+        if not moves:
+            return 0
+        started = time.monotonic()
+        keys = move_slots(cluster, moves, progress)
+        _wait_converged(cluster)
+    cluster.log_event("rebalance", "cluster", f"{len(moves)} slots and {keys} keys moved in {time.monotonic() - started:.1f} s")
+    return len(moves)
+
+
+def add_shard(cluster: Cluster, rebalance: bool = True, progress: Progress | None = None) -> int:
+    """Start a new shard, join it to the cluster, and (by default) give it its share of slots."""
+    from .topology.placement import place
+
+    _require_all_up(cluster, "add a shard")
+    report = progress or (lambda _message: None)
+    shard = max(cluster.shards) + 1
+    layout = place(shard + 1, cluster.replica_count, cluster.azs)[shard]
+    specs = [(f"shard-{shard}-primary", Role.PRIMARY, shard, layout.primary, {"cluster": True})]
+    specs += [(f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az, {"cluster": True}) for number, az in enumerate(layout.replicas, start=1)]
+    report(f"starting shard {shard}: primary in {layout.primary}, replicas in {', '.join(layout.replicas) or '-'}")
+    nodes = cluster._new_nodes(specs)
+    try:
+        cluster._launch(nodes)
+        clients = {node.port: node.client(socket_timeout=5.0) for node in cluster.nodes}
+        try:
+            for node in nodes:
+                cluster.node_ids[node.port] = clients[node.port].execute_command("CLUSTER", "MYID")
+            introducer = next(node for node in cluster.nodes if node not in nodes)
+            for node in nodes:
+                clients[introducer.port].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, node.port + BUS_PORT_OFFSET)
+            report("waiting until every node knows the new ones")
+            if not wait_until(lambda: all(_knows_all(clients[node.port], len(cluster.nodes)) for node in cluster.nodes), cluster.start_timeout):
+                raise ScalingError("the new nodes did not join within the start timeout; the machine may be overloaded.")
+            for replica in nodes[1:]:
+                clients[replica.port].execute_command("CLUSTER", "REPLICATE", cluster.node_ids[nodes[0].port])
+        finally:
+            for client in clients.values():
+                client.close()
+        _wait_converged(cluster, cluster.start_timeout)
+    except BaseException:
+        _discard_nodes(cluster, nodes)
+        raise
+    cluster.shard_count = len(cluster.shards)
+    cluster.log_event("add_shard", f"shard {shard}", f"{', '.join(node.name for node in nodes)} joined")
+    if rebalance:
+        moved = cluster.rebalance(progress)
+        report(f"shard {shard} owns {moved} slots now")
+    return shard
+
+
+def _knows_all(client: redis.Redis, count: int) -> bool:
+    from .topology.cluster import parse_cluster_nodes
+
+    reply = client.execute_command("CLUSTER", "NODES")
+    text = reply if isinstance(reply, str) else None
+    if text is not None and "handshake" in text:
+        return False
+    return len(parse_cluster_nodes(reply)) >= count
+
+
+def remove_shard(cluster: Cluster, shard: int, progress: Progress | None = None) -> None:
+    """Move every slot of `shard` to the others, then stop its nodes and make the cluster forget them."""
+    cluster._check_shard(shard)
+    if len(cluster.shards) == 1:
+        raise ConfigurationError(f"shard {shard} is the last shard; a cluster needs at least one. Stop the cluster instead.")
+    _require_all_up(cluster, "remove a shard")
+    with cluster._roles_lock:
+        leaving = [node for node in cluster.nodes if node.shard == shard]
+        leaving_primary = cluster.primary(shard)
+        staying = sorted((node for node in cluster.nodes if node.role is Role.PRIMARY and node.shard != shard), key=lambda node: node.shard)
+        owners = slot_owners(cluster)
+        targets = balanced_targets(staying)
+        targets[leaving_primary] = 0
+        moves = plan_moves(owners, targets)
+        keys = move_slots(cluster, moves, progress)
+        ids = [cluster.node_ids[node.port] for node in leaving]
+        _discard_nodes(cluster, leaving)
+        for node in cluster.nodes:
+            with node.client(socket_timeout=5.0) as client:
+                for node_id in ids:
+                    try:
+                        client.execute_command("CLUSTER", "FORGET", node_id)
+                    except redis.ResponseError as error:
+                        if "Unknown node" not in str(error):
+                            raise
+        cluster.shard_count = len(cluster.shards)
+    _wait_converged(cluster)
+    cluster.log_event("remove_shard", f"shard {shard}", f"{len(moves)} slots and {keys} keys moved; {', '.join(node.name for node in leaving)} stopped")
+
+
+def _discard_nodes(cluster: Cluster, nodes: list[Node]) -> None:
+    """Stop nodes and drop them from the lab (ports released, files deleted)."""
+    import shutil
+
+    for node in nodes:
+        if node.is_running():
+            node.stop()
+        if node.pid is not None and not cluster.detached:
+            Watchdog.forget(node.pid)
+        node.status = NodeStatus.STOPPED
+        cluster.nodes.remove(node)
+        cluster.node_ids.pop(node.port, None)
+        cluster._ports.release(node.port)
+        shutil.rmtree(node.datadir, ignore_errors=True)
+    cluster._save_record()
+
+
+# -- vertical scaling -----------------------------------------------------------------------------
+def scale_up(source: Topology, config: Mapping[str, Any] | None = None, progress: Progress | None = None, **options: Any) -> Topology:
+    """Start a topology like `source` with `config` merged into its settings (bigger nodes),
+    copy every key with its TTL (DUMP/RESTORE), verify the copy, and return the new topology."""
+    from .topology.cluster import Cluster
+    from .topology.replication import ReplicationGroup
+    from .topology.standalone import Standalone
+
+    source._require_running()
+    report = progress or (lambda _message: None)
+    down = [node for node in source.nodes if node.role is Role.PRIMARY and node.status is not NodeStatus.UP]
+    if down:
+        raise TopologyStateError(f"cannot copy from {', '.join(n.name for n in down)} ({down[0].status}); restart it or wait for the failover first.")
+    settings = dict(source.settings)
+    settings.update({name: value for name, value in (config or {}).items()})
+    common = {"server": source.server, "config": settings, "node_timeout_ms": source.node_timeout_ms, **options}
+    if isinstance(source, Cluster):
+        target: Topology = Cluster(shards=len(source.shards), replicas=source.replica_count, azs=source.azs, **common)
+    elif isinstance(source, ReplicationGroup):
+        target = ReplicationGroup(replicas=source.replica_count, azs=source.azs, automatic_failover=source.automatic_failover, **common)
+    elif isinstance(source, Standalone):
+        target = Standalone(az=source.azs[0], **common)
+    else:
+        raise ConfigurationError(f"scale_up does not know how to copy a {type(source).__name__}.")
+    report(f"starting a new {source.kind} with {config or {}}")
+    target.start()
+    try:
+        copied, with_ttl = _copy_keys(source, target, report)
+        report(f"verifying {copied} keys")
+        _verify_copy(source, target, copied)
+    except BaseException:
+        target.stop()
+        raise
+    detail = f"{copied} keys ({with_ttl} with a TTL) copied and verified into a new {target.kind} with {config or {}}"
+    source.log_event("scale_up", source.kind, detail)
+    target.log_event("scale_up", target.kind, detail)
+    target.copied_keys = copied  # type: ignore[attr-defined]
+    return target
+
+
+def _primaries(topology: Topology) -> list[Node]:
+    return [node for node in topology.nodes if node.role is Role.PRIMARY]
+
+
+def _copy_keys(source: Topology, target: Topology, report: Progress) -> tuple[int, int]:
+    writer = target.client(decode_responses=False)
+    copied = with_ttl = 0
+    try:
+        for node in _primaries(source):
+            with node.client(decode_responses=False, socket_timeout=10.0) as reader:
+                for keys in _batches(reader.scan_iter(count=500), 500):
+                    pipe = reader.pipeline(transaction=False)
+                    for key in keys:
+                        pipe.dump(key)
+                        pipe.pttl(key)
+                    replies = pipe.execute()
+                    out = writer.pipeline(transaction=False)
+                    for index, key in enumerate(keys):
+                        payload, ttl = replies[2 * index], replies[2 * index + 1]
+                        if payload is None or ttl == -2:
+                            continue  # expired between SCAN and DUMP
+                        out.restore(key, max(ttl, 0), payload, replace=True)
+                        copied += 1
+                        with_ttl += ttl > 0
+                    out.execute()
+            report(f"copied the keys of {node.name}")
+    finally:
+        writer.close()
+    return copied, with_ttl
+
+
+def _batches(iterable, size: int):
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
+    """Every key of the source has the same value and a TTL on the target (and nothing else is there)."""
+    checker = target.client(decode_responses=False)
+    try:
+        total = sum(node.client().dbsize() for node in _primaries(target))
+        if total != copied:
+            raise ScalingError(f"the new {target.kind} holds {total} keys but {copied} were copied; run scale_up again.")
+        for node in _primaries(source):
+            with node.client(decode_responses=False, socket_timeout=10.0) as reader:
+                for keys in _batches(reader.scan_iter(count=500), 500):
+                    pipe = reader.pipeline(transaction=False)
+                    for key in keys:
+                        pipe.dump(key)
+                        pipe.pttl(key)
+                    expected = pipe.execute()
+                    check = checker.pipeline(transaction=False)
+                    for key in keys:
+                        check.dump(key)
+                        check.pttl(key)
+                    found = check.execute()
+                    for index, key in enumerate(keys):
+                        old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
+                        new_value, new_ttl = found[2 * index], found[2 * index + 1]
+                        if old_value is None or old_ttl == -2:
+                            continue
+                        if new_value != old_value or (old_ttl > 0) != (new_ttl > 0):
+                            raise ScalingError(f"key {key!r} differs after the copy (value or TTL); run scale_up again.")
+    finally:
+        checker.close()
