@@ -121,6 +121,8 @@ class Node:
     name: str = ""
     status: NodeStatus = NodeStatus.CREATED
     pid: int | None = None
+    #: (user, password) labkit connects with once the default user may be disabled (see labkit.acl).
+    credentials: tuple[str, str] | None = None
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -255,7 +257,9 @@ class Node:
         """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
         options = {"host": "127.0.0.1", "port": self.port, "decode_responses": decode_responses,
                    "socket_connect_timeout": 1.0, "socket_timeout": 5.0,
-                   **(self.config.tls.client_options() if self.config.tls else {}), **kwargs}
+                   **(self.config.tls.client_options() if self.config.tls else {}),
+                   **({"username": self.credentials[0], "password": self.credentials[1]} if self.credentials else {}),
+                   **kwargs}
         if readonly:
             options["redis_connect_func"] = _connect_readonly
         return redis.Redis(**options)
