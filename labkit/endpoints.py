@@ -166,7 +166,7 @@ class EndpointConnectionPool(redis.ConnectionPool):
                         break
         else:
             wanted = self.endpoint._resolve_for(None)
-        connection = super().get_connection(command_name, *keys, **options)
+        connection = super().get_connection()
         if (connection.host, connection.port) != wanted:
             try:
                 connection.disconnect()

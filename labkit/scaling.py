@@ -330,7 +330,7 @@ def scale_up(source: Topology, config: Mapping[str, Any] | None = None, progress
         raise TopologyStateError(f"cannot copy from {', '.join(n.name for n in down)} ({down[0].status}); restart it or wait for the failover first.")
     settings = dict(source.settings)
     settings.update({name: value for name, value in (config or {}).items()})
-    common = {"server": source.server, "config": settings, "node_timeout_ms": source.node_timeout_ms, **options}
+    common = {"server": source.server, "config": settings, "node_timeout_ms": source.node_timeout_ms, "tls": source.tls, **options}
     if isinstance(source, Cluster):
         target: Topology = Cluster(shards=len(source.shards), replicas=source.replica_count, azs=source.azs, **common)
     elif isinstance(source, ReplicationGroup):
