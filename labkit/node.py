@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .engine import Engine
@@ -257,6 +257,8 @@ class Node:
         """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
         options = {"host": "127.0.0.1", "port": self.port, "decode_responses": decode_responses,
                    "socket_connect_timeout": 1.0, "socket_timeout": 5.0,
+                   # Retry briefly: redis-py's default backs off for seconds, even on a wrong password.
+                   "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
                    **(self.config.tls.client_options() if self.config.tls else {}),
                    **({"username": self.credentials[0], "password": self.credentials[1]} if self.credentials else {}),
                    **kwargs}

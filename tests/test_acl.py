@@ -39,7 +39,7 @@ def test_a_user_group_applies_to_every_node_of_a_cluster_without_locking_labkit_
         # The default user is off on every node, replicas included.
         for node in cluster.nodes:
             with pytest.raises(redis.AuthenticationError):
-                redis.Redis(port=node.port).ping()
+                node.client(username="default").ping()
         marketing = cluster.client(username="marketing", password=MARKETING_PASSWORD)
         marketing.set("campaign:spring", "launch")
         assert marketing.get("campaign:spring") == "launch"
