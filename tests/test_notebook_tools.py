@@ -198,3 +198,14 @@ def test_last_code_cell_stops_the_servers(path):
 def test_lessons_have_at_least_three_exercise_checks(path):
     checks = sum(source.count(".check(") for source in _code_sources(_read(path)))
     assert checks >= 3, f"{path.name} has {checks} exercise checks; a lesson needs at least 3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
+def test_stored_outputs_are_only_in_checked_cells_and_numbered(path):
+    for cell in _read(path)["cells"]:
+        if cell["cell_type"] != "code" or not cell.get("outputs"):
+            continue
+        source = "".join(cell["source"])[:60]
+        assert "nbval-check-output" in cell["metadata"].get("tags", []), f"{path.name}: untagged cell keeps outputs: {source!r}"
+        # nbval fails a cell with outputs and no execution count ("Unrun reference cell has outputs").
+        assert cell.get("execution_count") is not None, f"{path.name}: outputs without an execution count: {source!r}"
