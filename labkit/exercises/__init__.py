@@ -8,6 +8,7 @@ from .core import (
     Problem,
     Result,
     current_client,
+    current_topology,
     expect,
     expect_key,
     expect_ttl,
@@ -17,5 +18,5 @@ from .core import (
 
 __all__ = [
     "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result",
-    "current_client", "expect", "expect_key", "expect_ttl", "expect_type", "use",
+    "current_client", "current_topology", "expect", "expect_key", "expect_ttl", "expect_type", "use",
 ]

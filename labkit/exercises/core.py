@@ -37,12 +37,18 @@ import redis
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 _bound_client: Any = None
+_bound_topology: Any = None
 
 
-def use(client: Any) -> None:
-    """Make the checks read from `client` (a redis-py client or cluster client)."""
-    global _bound_client
-    _bound_client = client
+def use(target: Any) -> None:
+    """Make the checks read from `target`: a client, or a labkit topology (checks then see both)."""
+    global _bound_client, _bound_topology
+    from ..topology import Topology
+
+    if isinstance(target, Topology):
+        _bound_topology, _bound_client = target, target.client()
+    else:
+        _bound_topology, _bound_client = None, target
 
 
 def current_client() -> Any:
@@ -52,6 +58,13 @@ def current_client() -> Any:
 
         _bound_client = connect(quiet=True)
     return _bound_client
+
+
+def current_topology() -> Any:
+    """The topology given to `use()`, for checks that look at nodes, roles or AZs."""
+    if _bound_topology is None:
+        raise NotAttempted("this exercise checks your lab's topology: run ex.use(lab) first (lab is the topology you started)")
+    return _bound_topology
 
 
 class Outcome(str, enum.Enum):
@@ -125,6 +138,9 @@ class Problem:
     keys: tuple[str, ...] = ()
     #: True when the learner passes a value: `q.check(answer)`.
     takes_answer: bool = False
+    #: What the tests start for it: "server" (any client), "replication" (a ReplicationGroup of 2
+    #: replicas) or "cluster" (a 3x2 Cluster). Checks reach the topology with `self.lab`.
+    needs: str = "server"
     hints: tuple[str, ...] = ()
     #: Code that solves it, with `r` the client (and `answer = ...` when `takes_answer`).
     solution_code: str = ""
@@ -134,9 +150,10 @@ class Problem:
 
     def __init__(self) -> None:
         self._hints_shown = 0
+        self._topology: Any = None
 
     def prepare(self, r: Any) -> None:
-        """Data the exercise starts from (the notebook's earlier cells make it too)."""
+        """Data the exercise starts from (the notebook's earlier cells make it too); `self.lab` is the topology."""
 
     def attempted(self, r: Any, answer: Any) -> bool:
         if self.takes_answer:
@@ -148,9 +165,17 @@ class Problem:
         raise NotImplementedError
 
     # -- what learners call ---------------------------------------------------------------
-    def check(self, answer: Any = MISSING, *, client: Any = None) -> Result:
+    @property
+    def lab(self) -> Any:
+        """The learner's topology (from `check(topology=...)` or `use(lab)`)."""
+        return self._topology if self._topology is not None else current_topology()
+
+    def check(self, answer: Any = MISSING, *, client: Any = None, topology: Any = None) -> Result:
         """Check the live server (and `answer`, if this exercise takes one). Never raises."""
+        self._topology = topology
         try:
+            if client is None and topology is not None:
+                client = topology.client()
             r = client if client is not None else current_client()
             if not self.attempted(r, answer):
                 hint = "pass your answer: q.check(answer)" if self.takes_answer else f"create {', '.join(map(repr, self.keys))}"
