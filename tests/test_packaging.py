@@ -64,7 +64,7 @@ def test_readme_gives_exactly_two_setup_commands_and_ci_runs_the_test_one():
 
 def test_make_targets_create_the_venv_and_run_every_kind_of_test():
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^lab:.*\n\t.*jupyter lab notebooks/00_welcome.ipynb", makefile, re.M)
+    assert re.search(r"^lab:.*\n\t.*jupyter lab .*notebooks/00_welcome.ipynb", makefile, re.M)
     test_recipe = re.search(r"^test:.*\n\t(.*)", makefile, re.M)[1]
     assert "pytest" in test_recipe and "--nbval" in test_recipe and "tests" in test_recipe and "notebooks" in test_recipe
     assert "-m venv" in makefile and "pip install" in makefile

@@ -110,7 +110,7 @@ class Cluster(Topology):
                 (f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az, {"cluster": True})
                 for number, az in enumerate(plan.replicas, start=1)
             ]
-        progress(f"starting {len(specs)} nodes ({self.shard_count} shards x {1 + self.replica_count}) in {', '.join(self.azs)}")
+        progress(f"starting {len(specs)} nodes ({self.shard_count} shards x {1 + self.replica_count} nodes) in {', '.join(self.azs)}")
         nodes = self._new_nodes(specs)
         self._launch(nodes)
         clients = {node.port: node.client(socket_timeout=5.0) for node in nodes}
