@@ -1,0 +1,131 @@
+"""Scaling on real servers: add_shard online with no failed client operation, remove_shard,
+rebalance, scale_up with every key and TTL; and the slot planner's arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+import labkit
+from labkit import Probe, Role, placement_problems
+from labkit.errors import ConfigurationError, TopologyStateError, UnknownNodeError
+from labkit.reaper import is_our_server
+from labkit.scaling import balanced_targets, plan_moves
+
+from fault_support import started_pids  # noqa: F401  (fixture)
+
+
+def _fill(client, count: int) -> list[str]:
+    keys = [f"user:{number}" for number in range(count)]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, key)
+    pipe.execute()
+    return keys
+
+
+# -- planner (pure logic) --------------------------------------------------------------------------
+def test_the_planner_moves_just_enough_slots_to_balance():
+    a, b, c = object(), object(), object()
+    owners = {slot: (a if slot < 8192 else b) for slot in range(16384)}
+    targets = balanced_targets([a, b, c])  # type: ignore[list-item]
+    assert sorted(targets.values()) == [5461, 5461, 5462]
+    moves = plan_moves(owners, targets)  # type: ignore[arg-type]
+    assert len(moves) == targets[c]
+    assert {target for _slot, _source, target in moves} == {c}
+    after = dict(owners)
+    for slot, _source, target in moves:
+        after[slot] = target
+    assert {node: list(after.values()).count(node) for node in (a, b, c)} == targets
+    assert plan_moves(after, targets) == []
+
+
+# -- real clusters ---------------------------------------------------------------------------------
+def test_add_shard_online_moves_a_balanced_share_and_no_client_operation_fails(started_pids):
+    with labkit.Cluster(shards=3, replicas=1) as cluster:
+        client = cluster.client()
+        keys = _fill(client, 2000)
+        with Probe(cluster) as probe:
+            shard = cluster.add_shard()
+        result = probe.result
+        assert shard == 3 and cluster.shards == [0, 1, 2, 3]
+        assert cluster.slot_counts() == {0: 4096, 1: 4096, 2: 4096, 3: 4096}
+        assert result.failed == [] and result.acknowledged_writes_lost == 0
+        assert len(result.writes) > 20 and len(result.reads) > 20
+        assert all(value == key for key, value in zip(keys, client.mget_nonatomic(keys)))
+        layout = [(cluster.primary(s).az, [r.az for r in cluster.replicas(s)]) for s in cluster.shards]
+        assert placement_problems(layout, cluster.azs) == []
+        new_keys = cluster.primary(3).client().dbsize()
+        assert 300 < new_keys  # about a quarter of the keys moved to the new shard
+        actions = [event.action for event in cluster.fault_log]
+        assert "add_shard" in actions and "move_slots" in actions and "rebalance" in actions
+
+
+def test_remove_shard_moves_its_slots_away_and_stops_its_nodes(started_pids):
+    with labkit.Cluster(shards=3, replicas=1) as cluster:
+        client = cluster.client()
+        keys = _fill(client, 1000)
+        leaving = [node for node in cluster.nodes if node.shard == 1]
+        with Probe(cluster) as probe:
+            cluster.remove_shard(1)
+        assert cluster.shards == [0, 2]
+        assert sorted(cluster.slot_counts().values()) == [8192, 8192]
+        assert probe.result.failed == [] and probe.result.acknowledged_writes_lost == 0
+        assert all(client.get(key) == key for key in keys)  # single-key commands follow MOVED and refresh
+        assert cluster.client().mget_nonatomic(keys) == keys
+        assert all(node not in cluster.nodes and not is_our_server(node.pid, node.port) for node in leaving)
+        for node in cluster.nodes:  # nobody remembers the removed nodes
+            assert len(node.client().execute_command("CLUSTER", "NODES").splitlines()) == len(cluster.nodes)
+
+
+def test_rebalance_fills_an_empty_new_shard_and_then_has_nothing_to_do(started_pids):
+    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b")) as cluster:
+        keys = _fill(cluster.client(), 500)
+        shard = cluster.add_shard(rebalance=False)
+        assert cluster.slot_counts()[shard] == 0
+        moved = cluster.rebalance()
+        assert moved == 16384 // 3
+        assert sorted(cluster.slot_counts().values()) == [5461, 5461, 5462]
+        assert cluster.rebalance() == 0
+        assert cluster.client().mget_nonatomic(keys) == keys
+
+
+def test_scaling_bad_input_raises_clear_errors(started_pids):
+    with labkit.Cluster(shards=1, replicas=1, azs=("az-a", "az-b")) as cluster:
+        with pytest.raises(ConfigurationError, match="last shard"):
+            cluster.remove_shard(0)
+        with pytest.raises(UnknownNodeError, match="shards are"):
+            cluster.remove_shard(5)
+        cluster.kill(cluster.replicas(0)[0])
+        with pytest.raises(TopologyStateError, match="restart"):
+            cluster.add_shard()
+
+
+def test_scale_up_copies_every_key_with_its_ttl_into_bigger_nodes(started_pids):
+    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b"), config={"maxmemory": "32mb"}) as cluster:
+        client = cluster.client()
+        keys = _fill(client, 300)
+        client.set("session", "abc", ex=300)
+        client.hset("profile", mapping={"name": "Ada", "lang": "en"})
+        bigger = cluster.scale_up(config={"maxmemory": "64mb"})
+        try:
+            new = bigger.client()
+            assert bigger.lifecycle is labkit.Lifecycle.RUNNING and bigger is not cluster
+            assert new.mget_nonatomic(keys) == keys
+            assert new.hgetall("profile") == {"name": "Ada", "lang": "en"}
+            assert 0 < new.ttl("session") <= 300 and new.ttl("user:0") == -1
+            assert bigger.copied_keys == 302
+            assert all(node.client().config_get("maxmemory")["maxmemory"] == str(64 * 2**20) for node in bigger.nodes)
+            assert client.get("user:1") == "user:1"  # the old cluster is untouched until the cut-over
+            assert bigger.fault_log[-1].action == "scale_up"
+        finally:
+            bigger.stop()
+
+
+def test_scale_up_of_a_replication_group_keeps_its_shape(started_pids):
+    with labkit.ReplicationGroup(replicas=1, azs=("az-a", "az-b")) as group:
+        group.primary_endpoint.client().set("k", "v", px=60_000)
+        with group.scale_up(config={"maxmemory": "96mb"}) as bigger:
+            assert isinstance(bigger, labkit.ReplicationGroup) and len(bigger.replicas()) == 1
+            assert bigger.primary_endpoint.client().get("k") == "v"
+            assert bigger.primary_endpoint.client().pttl("k") > 0
+            assert [node.role for node in bigger.nodes].count(Role.PRIMARY) == 1
