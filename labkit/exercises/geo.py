@@ -115,7 +115,7 @@ for name, (lon, lat) in CAFES.items():
         extra = sorted({_text(m) for m in r.zrange("places:cafes", 0, -1)} - set(CAFES))
         expect(not extra, f"places:cafes also holds {extra}; only the three cafés belong there")
         km = r.geodist("places:cafes", "Cafe de Flore", "Cafe Central", unit="km")
-        return f"Correct: Cafe de Flore and Cafe Central are {km:.0f} km apart."
+        return f"Cafe de Flore and Cafe Central are {km:.0f} km apart."
 
 
 class NearestToBerlin(Problem):
@@ -141,7 +141,7 @@ class NearestToBerlin(Problem):
         if sorted(names) == sorted(expected) and names != expected:
             expect(False, "the right cities in the wrong order: nearest first (sort='ASC')")
         expect(names == expected, f"you passed {names}; the five nearest to Berlin, nearest first, are not these")
-        return f"Correct: {', '.join(expected)}."
+        return f"nearest first: {', '.join(expected)}."
 
 
 class BerlinToParis(Problem):
@@ -164,7 +164,7 @@ class BerlinToParis(Problem):
         km = r.geodist("geo:cities", "Berlin", "Paris", unit="km")
         expect(abs(answer - km * 1000) > 1, f"{answer:g} is the distance in metres (GEODIST's default unit); pass unit='km'")
         expect(abs(answer - km) <= 1, f"{answer:g} km is not the distance between Berlin and Paris in geo:cities")
-        return f"Correct: {km:.0f} km as the crow flies (GEODIST assumes a spherical Earth, so expect up to 0.5% error)."
+        return f"{km:.0f} km as the crow flies (GEODIST assumes a spherical Earth, so expect up to 0.5% error)."
 
 
 class CachedNearby(Problem):
@@ -234,7 +234,7 @@ answer = nearby_cached
             expect(second == ["a value only the cache holds"], "the second call did not read the cache: GET the key first and return its JSON on a hit")
         finally:
             r.delete(key)
-        return "Correct: a miss computes and caches for 60 s; a hit is one GET."
+        return "a miss computes and caches for 60 s; a hit is one GET."
 
 
 q1 = AddCafes()

@@ -106,7 +106,7 @@ answer = p
         expect("door:front" not in channels, "your subscriber also received the message on door:front: the pattern should match sensor channels only")
         for channel in ("sensor:kitchen", "sensor:garage"):
             expect(channel in channels, f"your subscriber did not receive the message published to {channel}")
-        return "Correct: one PSUBSCRIBE covers every sensor channel, including ones created later."
+        return "one PSUBSCRIBE covers every sensor channel, including ones created later."
 
 
 class FanOut(Problem):
@@ -143,7 +143,7 @@ answer = [p, p, p]
         for number, subscriber in enumerate(answer, 1):
             got = [message for message in _collect(subscriber, until=data) if message[1] == data]
             expect(got, f"subscriber {number} did not receive the message published to 'alerts': subscribe it to 'alerts'")
-        return f"Correct: one PUBLISH reached {receivers} subscribers, each with its own copy."
+        return f"one PUBLISH reached {receivers} subscribers, each with its own copy."
 
 
 class ChatRoom(Problem):
@@ -199,7 +199,7 @@ answer = send
         finally:
             listener.close()
             r.delete(history)
-        return "Correct: live lines go to subscribers; the capped list serves anyone who was offline."
+        return "live lines go to subscribers; the capped list serves anyone who was offline."
 
 
 q1 = SensorPattern()

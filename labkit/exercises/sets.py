@@ -61,7 +61,7 @@ for tag in ("redis", "caching", "aws"):
             if r.exists(key):
                 expect_type(r, key, "set")
             expect(r.sismember(key, "7"), f"{key} does not contain article 7: add it with SADD {key} 7 so the tag finds the article")
-        return "Correct: article 7 is found from its tags and its tags from the article."
+        return "article 7 is found from its tags and its tags from the article."
 
 
 class RedisButNotAws(Problem):
@@ -91,7 +91,7 @@ class RedisButNotAws(Problem):
         expect(not missing, f"result:redis-not-aws misses article(s) {missing}, tagged redis and not aws")
         extra = sorted(stored - expected)
         expect(not extra, f"result:redis-not-aws holds article(s) {extra}, which are not tagged redis")
-        return f"Correct: {sorted(stored)} are tagged redis but not aws."
+        return f"{sorted(stored)} are tagged redis but not aws."
 
 
 class FirstTimeSeen(Problem):
@@ -131,7 +131,7 @@ answer = first_time
             expect(r.sismember("seen:events", ids[0]), "the ids seen are not in the set seen:events: SADD them there")
         finally:
             r.srem("seen:events", *ids)
-        return "Correct: one atomic SADD both records the id and tells whether it was new."
+        return "one atomic SADD both records the id and tells whether it was new."
 
 
 q1 = TagAnArticle()

@@ -66,7 +66,7 @@ r.zadd("lb:weekly", {"ada": 15})
             expect(False, f"ada has {board['ada']:g} points{how}; she should have 120 + 15 = 135")
         for player in ("grace", "linus", "alan"):
             expect(board[player] == wanted[player], f"{player} has {board[player]:g} points; expected {wanted[player]}")
-        return "Correct: ada leads with 135."
+        return "ada leads with 135."
 
 
 class TopThree(Problem):
@@ -95,7 +95,7 @@ class TopThree(Problem):
         lowest = [(_text(m), float(s)) for m, s in r.zrange("lb:season", 0, 2, withscores=True)]
         expect(pairs != lowest, "these are the three lowest scores first: ask for the highest first (REV / desc=True)")
         expect(pairs == expected, f"you passed {pairs}; the top three is {expected}")
-        return f"Correct: {expected[0][0]} leads the season."
+        return f"{expected[0][0]} leads the season."
 
 
 class AroundMe(Problem):
@@ -128,7 +128,7 @@ answer = r.zrange("lb:season", max(rank - 2, 0), rank + 2, desc=True)
         if sorted(names) == sorted(expected) and names != expected:
             expect(False, f"the right players in the wrong order: {names}; highest score first is {expected}")
         expect(names == expected, f"you passed {names}; it should be the 5 players around mallory, highest first: two above, mallory, two below")
-        return f"Correct: {expected}."
+        return f"mallory's neighbours, highest first: {', '.join(expected)}."
 
 
 class TiedRank(Problem):
@@ -160,7 +160,7 @@ answer = r.zcount("lb:season", f"({score}", "+inf") + 1
             expect(False, f"{answer} counts players tied with trent as ahead of him; count only strictly higher scores")
         expect(answer != expected - 1, f"{answer} is a 0-based position; ranks shown to players start at 1")
         expect(answer == expected, f"trent's fair rank is not {answer}: count the players with a strictly higher score and add 1")
-        return f"Correct: trent shares rank {expected} with everyone on {score:g} points."
+        return f"trent shares rank {expected} with everyone on {score:g} points."
 
 
 q1 = WeeklyBoard()
