@@ -34,7 +34,12 @@ SLOT_COUNT = 16384
 #: How long a live process may take to answer before the snapshot calls it paused.
 TIMEOUT_S = 0.25
 
-_INFO_SECTIONS = ("server", "clients", "memory", "stats", "replication", "keyspace")
+_INFO_SECTIONS = ("clients", "memory", "stats", "replication", "keyspace")
+_INFO_LINE = re.compile(
+    r"^(connected_clients|used_memory|instantaneous_ops_per_sec|total_commands_processed|role|master_repl_offset"
+    r"|slave_repl_offset|master_port|master_link_status|slave\d+|db\d+):([^\r\n]*)",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -290,6 +295,8 @@ class _Reader:
                     retry=Retry(NoBackoff(), 0),  # one try: a silent node is the answer, not a glitch
                     client_name="labkit-state",
                 )
+                # Raw INFO text: picking the dozen fields we need is much cheaper than parsing them all.
+                client.set_response_callback("INFO", lambda response, **_options: _parse_info(response))
                 self._clients[node.port] = client
             return client
 
@@ -309,7 +316,8 @@ class _Reader:
                 continue
             offset = _int(info.get("master_repl_offset"))
             for name, value in info.items():
-                if re.fullmatch(r"slave\d+", name) and isinstance(value, dict):
+                if re.fullmatch(r"slave\d+", name):
+                    value = _fields(value)
                     replica_offset = _int(value.get("offset"))
                     lag_bytes = None if offset is None or replica_offset is None else max(0, offset - replica_offset)
                     seen_by_primary[_int(value.get("port"))] = (port, lag_bytes, _float(value.get("lag")))
@@ -345,7 +353,7 @@ class _Reader:
             if info is not None:
                 role = Role.PRIMARY if info.get("role") == "master" else Role.REPLICA
                 offset = _int(info.get("master_repl_offset"))
-                keys = sum(_int(value.get("keys")) or 0 for name, value in info.items() if re.fullmatch(r"db\d+", name) and isinstance(value, dict))
+                keys = sum(_int(_fields(value).get("keys")) or 0 for name, value in info.items() if re.fullmatch(r"db\d+", name))
                 memory = _int(info.get("used_memory"))
                 clients = _int(info.get("connected_clients"))
                 ops = _int(info.get("instantaneous_ops_per_sec"))
@@ -411,7 +419,8 @@ class _Reader:
         pipe.info(*_INFO_SECTIONS)
         if cluster:
             pipe.execute_command("CLUSTER", "NODES")
-            pipe.execute_command("CLUSTER", "INFO")
+            if node.role is Role.PRIMARY:  # the cluster's verdict is read from primaries only
+                pipe.execute_command("CLUSTER", "INFO")
         try:
             answers = pipe.execute()
         except redis.TimeoutError:
@@ -421,7 +430,7 @@ class _Reader:
         except redis.ResponseError:
             return NodeStatus.UP, None, None, None  # e.g. still loading its data set
         if cluster:
-            return NodeStatus.UP, answers[0], _text(answers[1]), _text(answers[2])
+            return NodeStatus.UP, answers[0], _text(answers[1]), (_text(answers[2]) if len(answers) > 2 else None)
         return NodeStatus.UP, answers[0], None, None
 
     def close(self) -> None:
@@ -488,6 +497,16 @@ def _parse_cluster_line(line: str) -> tuple[str, int, set[str], tuple[tuple[int,
         first, _, last = item.partition("-")
         slots.append((int(first), int(last or first)))
     return parts[0], port, set(parts[2].split(",")), tuple(sorted(slots)), moving
+
+
+def _parse_info(response: object) -> dict[str, str]:
+    """The INFO fields snapshots use (plus slaveN and dbN lines), as strings."""
+    return dict(_INFO_LINE.findall(_text(response)))
+
+
+def _fields(value: str) -> dict[str, str]:
+    """'ip=127.0.0.1,port=7001,offset=14' -> {'ip': '127.0.0.1', 'port': '7001', 'offset': '14'}."""
+    return dict(part.split("=", 1) for part in value.split(",") if "=" in part)
 
 
 def _ranges_text(ranges: Iterable[tuple[int, int]]) -> str:

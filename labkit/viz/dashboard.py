@@ -10,12 +10,15 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
+import numpy
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..errors import ConfigurationError
 from ..state import NodeState, TopologyState
 from ._base import View, colour, topology_source
 
@@ -34,8 +37,11 @@ class Dashboard(View):
     """
 
     def __init__(self, topology: Any = None, *, history: int = 240) -> None:
+        if isinstance(history, bool) or not isinstance(history, int) or history < 2:
+            raise ConfigurationError(f"history must be a whole number of points, at least 2 (got {history!r}); 240 is 60 s at 4 Hz.")
         self.history = history
-        self._series: dict[str, tuple[deque, list[deque]]] = {}
+        self._times: deque = deque(maxlen=history)
+        self._series: dict[str, list[deque]] = {}
         self._order: list[str] = []
         self._t0: float | None = None
         if topology is not None:
@@ -59,7 +65,8 @@ class Dashboard(View):
     def _add_node(self, name: str) -> None:
         index = len(self._order)
         self._order.append(name)
-        self._series[name] = (deque(maxlen=self.history), [deque(maxlen=self.history) for _ in _METRICS])
+        # A node that appears later (a new shard) has no values for the moments before it existed.
+        self._series[name] = [deque([math.nan] * len(self._times), maxlen=self.history) for _ in _METRICS]
         for metric, _ in enumerate(_METRICS):
             self.figure.add_trace(
                 go.Scatter(
@@ -73,25 +80,25 @@ class Dashboard(View):
         nodes: dict[str, NodeState] = {node.name: node for node in state.nodes}
         for name in sorted(nodes, key=lambda name: (nodes[name].shard or 0, name)):
             if name not in self._series:
-                self._add_node(name)  # traces cannot be added inside batch_update
+                self._add_node(name)
         if self._t0 is None:
             self._t0 = state.taken_at
-        moment = round(state.taken_at - self._t0, 2)
-        for name, (times, values) in self._series.items():
+        self._times.append(round(state.taken_at - self._t0, 2))
+        for name, values in self._series.items():
             node = nodes.get(name)
-            times.append(moment)
             for metric, (_title, read) in enumerate(_METRICS):
-                values[metric].append(read(node) if node is not None else None)
-        with self.figure.batch_update():
-            for index, name in enumerate(self._order):
-                times, values = self._series[name]
-                x = list(times)
-                for metric in range(len(_METRICS)):
-                    trace = self.figure.data[index * len(_METRICS) + metric]
-                    trace.x, trace.y = x, list(values[metric])
-            self.figure.layout.title.text = (
-                f"{state.summary()} · {sum(node.ops_per_sec or 0 for node in state.nodes)} ops/sec in all"
-            )
+                value = read(node) if node is not None else None
+                values[metric].append(math.nan if value is None else value)
+        x = numpy.fromiter(self._times, dtype=numpy.float32, count=len(self._times))
+        ys = [
+            numpy.fromiter(values, dtype=numpy.float32, count=len(values))
+            for name in self._order for values in self._series[name]
+        ]
+        title = f"{state.summary()} · {sum(node.ops_per_sec or 0 for node in state.nodes)} ops/sec in all"
+        # One update message for every trace and the title. Every line shares one time axis, sent once
+        # ([x] applies to all traces in turn); numpy arrays skip plotly's per-element validation and
+        # travel as binary. This is what keeps a 4 Hz dashboard of 9 nodes cheap.
+        self.figure.plotly_update(restyle_data={"x": [x], "y": ys}, layout_data={"title.text": title})
 
     def _text(self, state: TopologyState) -> str:
         rows = [("node", "ops/sec", "memory", "clients", "keys")]

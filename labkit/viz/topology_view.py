@@ -31,6 +31,7 @@ class TopologyView(View):
     def __init__(self, topology: Any = None, *, height: int | None = None) -> None:
         self._azs: list[str] = list(getattr(topology, "azs", ()) or ())
         self._rows: tuple = ()
+        self._drawn: tuple = ()
         self._height = height
         if topology is not None:
             read, alive = topology_source(topology)
@@ -117,6 +118,11 @@ class TopologyView(View):
              "fillcolor": colour(shard if shard is not None else 0), "opacity": 0.09, "line": {"width": 0}, "layer": "below"}
             for index, shard in enumerate(rows)
         ]
+        drawn = (xs, ys, labels, hovers, fills, symbols, outlines, widths, up_x, up_y, down_x, down_y, lag_x, lag_y, lag_text,
+                 azs, rows, state.summary())
+        if drawn == self._drawn:
+            return  # nothing visible changed: send nothing to the browser
+        self._drawn = drawn
         with self.figure.batch_update():
             links, down, lag, nodes = self.figure.data
             links.x, links.y = up_x, up_y
@@ -165,12 +171,8 @@ def _hover(node: NodeState) -> str:
         lines.append(f"slots: {node.slot_count}")
     if node.keys is not None:
         lines.append(f"keys: {node.keys}")
-    if node.memory_used_bytes is not None:
-        lines.append(f"memory: {node.memory_used_bytes / 2**20:.1f} MB")
-    if node.connected_clients is not None:
-        lines.append(f"clients: {node.connected_clients} · ops/sec: {node.ops_per_sec}")
-    if node.replication_offset is not None:
-        lines.append(f"offset: {node.replication_offset}")
+    # Memory, clients and ops/sec change on every tick: the Dashboard draws those, so that this view
+    # is only redrawn when something it shows changed.
     if node.role is Role.REPLICA:
         lines.append(f"link: {'up' if node.link_up else 'down'} · {_lag_label(node)}")
     return "<br>".join(lines)
