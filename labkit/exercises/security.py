@@ -1,0 +1,228 @@
+"""Exercises for notebook 16_security_acl_rbac: least-privilege users, the default user, password rotation.
+
+Every check asks each node of your cluster with ACL GETUSER and ACL DRYRUN (which says whether a
+user may run a command without running it), and logs in with the password you pass::
+
+    from labkit.exercises import security as ex
+    ex.use(cluster)
+    ex.q1.check("the marketing password")
+"""
+
+from __future__ import annotations
+
+from textwrap import dedent
+from typing import Any
+
+import redis
+
+from ..node import NodeStatus
+from .core import NotAttempted, Problem, expect, use
+
+__all__ = ["REPORTING_OLD_PASSWORD", "q1", "q2", "q3", "q4", "use"]
+
+#: q4: the password the `reporting` user starts with (and must lose).
+REPORTING_OLD_PASSWORD = "reporting-password-2025"
+
+
+def _nodes(lab: Any) -> list[Any]:
+    nodes = [node for node in lab.nodes if node.status is NodeStatus.UP]
+    expect(nodes, "no node of the cluster is up; restart them first")
+    return nodes
+
+
+def _user(node: Any, name: str) -> dict | None:
+    with node.client() as admin:
+        return admin.acl_getuser(name)
+
+
+def _may(node: Any, user: str, *command: str) -> bool:
+    """Whether `user` may run `command` on `node` (ACL DRYRUN: checked, not run)."""
+    with node.client() as admin:
+        reply = admin.execute_command("ACL", "DRYRUN", user, *command)
+    return reply in ("OK", b"OK", True)
+
+
+def _expect_login(node: Any, user: str, password: Any) -> None:
+    expect(isinstance(password, str), f"pass {user}'s password as a string (got {type(password).__name__})")
+    try:
+        with node.client(username=user, password=password) as client:
+            client.ping()
+    except redis.AuthenticationError:
+        expect(False, f"{user} cannot log in to {node.name} with that password (is the user on, with that password, on every node?)")
+
+
+def _expect_user_everywhere(lab: Any, name: str) -> list[Any]:
+    nodes = _nodes(lab)
+    for node in nodes:
+        user = _user(node, name)
+        expect(user is not None, f"there is no user {name!r} on {node.name}: apply your user group to the cluster (group.apply(lab)), which sets it on every node")
+        expect("on" in user["flags"], f"{name} is off on {node.name}; switch it on ('on' in its access string)")
+    return nodes
+
+
+class MarketingUser(Problem):
+    title = "A least-privilege user for the marketing team"
+    needs = "cluster"
+    takes_answer = True
+    hints = (
+        "Access string: 'on ~campaign:* -@all +@read +@write' limits keys and command categories; +@write alone still allows FLUSHALL.",
+        "Add '-@dangerous' after +@write, and CLUSTER_CLIENT_RULES so a cluster client can find the slots. Then UserGroup(...).apply(lab).",
+    )
+    solution_code = dedent("""
+        from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
+        password = "marketing-password-0001"
+        marketing = User("marketing", f"on ~campaign:* -@all +@read +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), marketing]).apply(lab)
+        answer = password
+    """)
+    wrong_code = dedent("""
+        from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
+        password = "marketing-password-0001"
+        marketing = User("marketing", f"on ~campaign:* -@all +@read +@write {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), marketing]).apply(lab)
+        answer = password
+    """)
+    wrong_message = "FLUSHALL"
+
+    def verify(self, r: Any, answer: Any) -> str:
+        for node in _expect_user_everywhere(self.lab, "marketing"):
+            _expect_login(node, "marketing", answer)
+            expect(_may(node, "marketing", "SET", "campaign:spring", "x"), f"marketing may not SET campaign:spring on {node.name}: allow writes to ~campaign:*")
+            expect(_may(node, "marketing", "GET", "campaign:spring"), f"marketing may not GET campaign:spring on {node.name}")
+            expect(not _may(node, "marketing", "GET", "salary:alice"), f"marketing may read salary:alice on {node.name}: limit its keys to ~campaign:*")
+            expect(not _may(node, "marketing", "FLUSHALL"), f"marketing may run FLUSHALL on {node.name} (+@write includes it): add -@dangerous")
+            expect(not _may(node, "marketing", "CONFIG", "SET", "maxmemory", "1mb"), f"marketing may run CONFIG SET on {node.name}: start from -@all")
+            expect(_may(node, "marketing", "CLUSTER", "SLOTS"), f"marketing may not run CLUSTER SLOTS on {node.name}, so a cluster client cannot find the shards: add CLUSTER_CLIENT_RULES")
+        return "marketing reads and writes campaign:* and nothing else, on every node"
+
+
+class AnalyticsUser(Problem):
+    title = "A read-only user for the analytics team"
+    needs = "cluster"
+    takes_answer = True
+    hints = (
+        "Analytics reads every key and writes none: '~* -@all +@read'.",
+        "Add CLUSTER_CLIENT_RULES for the cluster client, put it in a UserGroup with a default user, and apply it to lab.",
+    )
+    solution_code = dedent("""
+        from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
+        password = "analytics-password-0001"
+        analytics = User("analytics", f"on ~* -@all +@read {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), analytics]).apply(lab)
+        answer = password
+    """)
+    wrong_code = dedent("""
+        from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
+        password = "analytics-password-0001"
+        analytics = User("analytics", f"on ~* -@all +@read +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), analytics]).apply(lab)
+        answer = password
+    """)
+    wrong_message = "analytics may write"
+
+    def verify(self, r: Any, answer: Any) -> str:
+        for node in _expect_user_everywhere(self.lab, "analytics"):
+            _expect_login(node, "analytics", answer)
+            for key in ("campaign:spring", "salary:alice"):
+                expect(_may(node, "analytics", "GET", key), f"analytics may not GET {key} on {node.name}: allow reads of every key (~* +@read)")
+            expect(_may(node, "analytics", "HGETALL", "report:q1"), f"analytics may not HGETALL report:q1 on {node.name}")
+            for command in (("SET", "campaign:spring", "x"), ("DEL", "report:q1"), ("HSET", "report:q1", "a", "1")):
+                expect(not _may(node, "analytics", *command), f"analytics may write ({command[0]}) on {node.name}: it should only read")
+            expect(not _may(node, "analytics", "FLUSHALL"), f"analytics may run FLUSHALL on {node.name}")
+            expect(_may(node, "analytics", "CLUSTER", "SLOTS"), f"analytics may not run CLUSTER SLOTS on {node.name}: add CLUSTER_CLIENT_RULES")
+        return "analytics reads every key and changes none, on every node"
+
+
+class DefaultDisabled(Problem):
+    title = "Disable the default user on every node"
+    needs = "cluster"
+    hints = (
+        "A user group must contain a user named default; User.disabled_default() is one that is off with no rights.",
+        "UserGroup('locked', [User.disabled_default(), ...your users]).apply(lab): labkit keeps its own admin user, so the lab still works.",
+    )
+    solution_code = dedent("""
+        from labkit.acl import User, UserGroup
+        UserGroup("locked", [User.disabled_default()]).apply(lab)
+    """)
+    wrong_code = dedent("""
+        from labkit.acl import User, UserGroup
+        UserGroup("locked", [User("default", "on ~* &* +@all", passwords=("default-password-0001",))]).apply(lab)
+    """)
+    wrong_message = "still on"
+
+    def attempted(self, r: Any, answer: Any) -> bool:
+        # A fresh node's default user is on, with no password: anything else is an attempt.
+        for node in _nodes(self.lab):
+            user = _user(node, "default")
+            if user is None or "off" in user["flags"] or "nopass" not in user["flags"]:
+                return True
+        return False
+
+    def verify(self, r: Any, answer: Any) -> str:
+        nodes = _nodes(self.lab)
+        for node in nodes:
+            user = _user(node, "default")
+            expect(user is not None, f"{node.name} has no default user; a user group always keeps one (disabled)")
+            expect("off" in user["flags"], f"the default user is still on on {node.name} (a password is not enough: clients could still log in as default); use User.disabled_default()")
+            try:
+                with node.client(username="default", password="") as client:
+                    client.ping()
+                expect(False, f"a client logged in to {node.name} as default")
+            except redis.AuthenticationError:
+                pass
+        with self.lab.client() as client:
+            client.ping()
+        return f"default is off on all {len(nodes)} nodes, and the lab still answers (labkit logs in as its own admin user)"
+
+
+class RotatePassword(Problem):
+    title = "Rotate a password without downtime"
+    needs = "cluster"
+    takes_answer = True
+    hints = (
+        "rotate_password(lab, 'reporting', new) adds a second password: both work while clients switch.",
+        "Then rotate_password(lab, 'reporting', new, drop_old=ex.REPORTING_OLD_PASSWORD) removes the old one. Pass the new one to check().",
+    )
+    solution_code = dedent("""
+        from labkit.acl import rotate_password
+        from labkit.exercises import security as ex
+        new = "reporting-password-2026"
+        rotate_password(lab, "reporting", new)
+        rotate_password(lab, "reporting", new, drop_old=ex.REPORTING_OLD_PASSWORD)
+        answer = new
+    """)
+    wrong_code = dedent("""
+        from labkit.acl import rotate_password
+        new = "reporting-password-2026"
+        rotate_password(lab, "reporting", new)
+        answer = new
+    """)
+    wrong_message = "old password still works"
+
+    def prepare(self, r: Any) -> None:
+        """The `reporting` user with its old password, on every node (reads report:*)."""
+        from ..acl import CLUSTER_CLIENT_RULES, User
+
+        user = User("reporting", f"on ~report:* -@all +@read {CLUSTER_CLIENT_RULES}", passwords=(REPORTING_OLD_PASSWORD,))
+        for node in _nodes(self.lab):
+            with node.client() as admin:
+                admin.execute_command("ACL", "SETUSER", user.name, *user.rules())
+
+    def verify(self, r: Any, answer: Any) -> str:
+        expect(answer != REPORTING_OLD_PASSWORD, "that is the old password; pass the new one")
+        nodes = _expect_user_everywhere(self.lab, "reporting")
+        for node in nodes:
+            _expect_login(node, "reporting", answer)
+            try:
+                with node.client(username="reporting", password=REPORTING_OLD_PASSWORD) as client:
+                    client.ping()
+                expect(False, f"the old password still works on {node.name}: drop it once the clients use the new one (drop_old=...)")
+            except redis.AuthenticationError:
+                pass
+        return f"only the new password opens reporting, on all {len(nodes)} nodes"
+
+
+q1 = MarketingUser()
+q2 = AnalyticsUser()
+q3 = DefaultDisabled()
+q4 = RotatePassword()
