@@ -1,11 +1,11 @@
-"""Exercises for notebook 16_security_acl_rbac: least-privilege users, the default user, password rotation.
+"""Exercises for notebook 16_security_acl_rbac: least-privilege users (support, a write-only producer), the default user, password rotation.
 
 Every check asks each node of your cluster with ACL GETUSER and ACL DRYRUN (which says whether a
 user may run a command without running it), and logs in with the password you pass::
 
     from labkit.exercises import security as ex
     ex.use(cluster)
-    ex.q1.check("the marketing password")
+    ex.q1.check("the support password")
 """
 
 from __future__ import annotations
@@ -60,77 +60,78 @@ def _expect_user_everywhere(lab: Any, name: str) -> list[Any]:
     return nodes
 
 
-class MarketingUser(Problem):
-    title = "A least-privilege user for the marketing team"
+class SupportUser(Problem):
+    title = "A least-privilege user for the support team"
     needs = "cluster"
     takes_answer = True
     hints = (
-        "Access string: 'on ~campaign:* -@all +@read +@write' limits keys and command categories; +@write alone still allows FLUSHALL.",
-        "Add '-@dangerous' after +@write, and CLUSTER_CLIENT_RULES so a cluster client can find the slots. Then UserGroup(...).apply(lab).",
+        "Keys ~ticket:*, the channel &ticket-events, and commands: -@all +@read +@write +publish. But +@write alone still allows FLUSHALL.",
+        "Add -@dangerous after +@write, and CLUSTER_CLIENT_RULES so a cluster client can find the slots. Then UserGroup(...).apply(lab).",
     )
     solution_code = dedent("""
         from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
-        password = "marketing-password-0001"
-        marketing = User("marketing", f"on ~campaign:* -@all +@read +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
-        UserGroup("business-units", [User.disabled_default(), marketing]).apply(lab)
+        password = "support-password-0001"
+        support = User("support", f"on ~ticket:* &ticket-events -@all +@read +@write -@dangerous +publish {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), support]).apply(lab)
         answer = password
     """)
     wrong_code = dedent("""
         from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
-        password = "marketing-password-0001"
-        marketing = User("marketing", f"on ~campaign:* -@all +@read +@write {CLUSTER_CLIENT_RULES}", passwords=(password,))
-        UserGroup("business-units", [User.disabled_default(), marketing]).apply(lab)
+        password = "support-password-0001"
+        support = User("support", f"on ~ticket:* &ticket-events -@all +@read +@write +publish {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), support]).apply(lab)
         answer = password
     """)
     wrong_message = "FLUSHALL"
 
     def verify(self, r: Any, answer: Any) -> str:
-        for node in _expect_user_everywhere(self.lab, "marketing"):
-            _expect_login(node, "marketing", answer)
-            expect(_may(node, "marketing", "SET", "campaign:spring", "x"), f"marketing may not SET campaign:spring on {node.name}: allow writes to ~campaign:*")
-            expect(_may(node, "marketing", "GET", "campaign:spring"), f"marketing may not GET campaign:spring on {node.name}")
-            expect(not _may(node, "marketing", "GET", "salary:alice"), f"marketing may read salary:alice on {node.name}: limit its keys to ~campaign:*")
-            expect(not _may(node, "marketing", "FLUSHALL"), f"marketing may run FLUSHALL on {node.name} (+@write includes it): add -@dangerous")
-            expect(not _may(node, "marketing", "CONFIG", "SET", "maxmemory", "1mb"), f"marketing may run CONFIG SET on {node.name}: start from -@all")
-            expect(_may(node, "marketing", "CLUSTER", "SLOTS"), f"marketing may not run CLUSTER SLOTS on {node.name}, so a cluster client cannot find the shards: add CLUSTER_CLIENT_RULES")
-        return "marketing reads and writes campaign:* and nothing else, on every node"
+        for node in _expect_user_everywhere(self.lab, "support"):
+            _expect_login(node, "support", answer)
+            expect(_may(node, "support", "SET", "ticket:42", "open"), f"support may not SET ticket:42 on {node.name}: allow writes to ~ticket:*")
+            expect(_may(node, "support", "HGETALL", "ticket:42"), f"support may not read ticket:42 on {node.name}")
+            expect(not _may(node, "support", "GET", "salary:alice"), f"support may read salary:alice on {node.name}: limit its keys to ~ticket:*")
+            expect(_may(node, "support", "PUBLISH", "ticket-events", "new"), f"support may not PUBLISH to ticket-events on {node.name}: allow the channel (&ticket-events) and +publish")
+            expect(not _may(node, "support", "PUBLISH", "marketing-news", "x"), f"support may publish to marketing-news on {node.name}: allow only &ticket-events")
+            expect(not _may(node, "support", "FLUSHALL"), f"support may run FLUSHALL on {node.name} (+@write includes it): add -@dangerous")
+            expect(not _may(node, "support", "CONFIG", "SET", "maxmemory", "1mb"), f"support may run CONFIG SET on {node.name}: start from -@all")
+            expect(_may(node, "support", "CLUSTER", "SLOTS"), f"support may not run CLUSTER SLOTS on {node.name}, so a cluster client cannot find the shards: add CLUSTER_CLIENT_RULES")
+        return "support reads and writes ticket:*, publishes to ticket-events, and nothing else, on every node"
 
 
-class AnalyticsUser(Problem):
-    title = "A read-only user for the analytics team"
+class IngestUser(Problem):
+    title = "A write-only user for the event producer"
     needs = "cluster"
     takes_answer = True
     hints = (
-        "Analytics reads every key and writes none: '~* -@all +@read'.",
-        "Add CLUSTER_CLIENT_RULES for the cluster client, put it in a UserGroup with a default user, and apply it to lab.",
+        "%W~pattern gives write-only access to keys: the producer can add events but never read them back.",
+        "'on %W~events:* -@all +@write -@dangerous' plus CLUSTER_CLIENT_RULES; put it in a UserGroup with a default user and apply it to lab.",
     )
     solution_code = dedent("""
         from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
-        password = "analytics-password-0001"
-        analytics = User("analytics", f"on ~* -@all +@read {CLUSTER_CLIENT_RULES}", passwords=(password,))
-        UserGroup("business-units", [User.disabled_default(), analytics]).apply(lab)
+        password = "ingest-password-0001"
+        ingest = User("ingest", f"on %W~events:* -@all +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), ingest]).apply(lab)
         answer = password
     """)
     wrong_code = dedent("""
         from labkit.acl import CLUSTER_CLIENT_RULES, User, UserGroup
-        password = "analytics-password-0001"
-        analytics = User("analytics", f"on ~* -@all +@read +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
-        UserGroup("business-units", [User.disabled_default(), analytics]).apply(lab)
+        password = "ingest-password-0001"
+        ingest = User("ingest", f"on ~events:* -@all +@read +@write -@dangerous {CLUSTER_CLIENT_RULES}", passwords=(password,))
+        UserGroup("business-units", [User.disabled_default(), ingest]).apply(lab)
         answer = password
     """)
-    wrong_message = "analytics may write"
+    wrong_message = "ingest may read"
 
     def verify(self, r: Any, answer: Any) -> str:
-        for node in _expect_user_everywhere(self.lab, "analytics"):
-            _expect_login(node, "analytics", answer)
-            for key in ("campaign:spring", "salary:alice"):
-                expect(_may(node, "analytics", "GET", key), f"analytics may not GET {key} on {node.name}: allow reads of every key (~* +@read)")
-            expect(_may(node, "analytics", "HGETALL", "report:q1"), f"analytics may not HGETALL report:q1 on {node.name}")
-            for command in (("SET", "campaign:spring", "x"), ("DEL", "report:q1"), ("HSET", "report:q1", "a", "1")):
-                expect(not _may(node, "analytics", *command), f"analytics may write ({command[0]}) on {node.name}: it should only read")
-            expect(not _may(node, "analytics", "FLUSHALL"), f"analytics may run FLUSHALL on {node.name}")
-            expect(_may(node, "analytics", "CLUSTER", "SLOTS"), f"analytics may not run CLUSTER SLOTS on {node.name}: add CLUSTER_CLIENT_RULES")
-        return "analytics reads every key and changes none, on every node"
+        for node in _expect_user_everywhere(self.lab, "ingest"):
+            _expect_login(node, "ingest", answer)
+            expect(_may(node, "ingest", "XADD", "events:clicks", "*", "page", "/"), f"ingest may not XADD to events:clicks on {node.name}: allow writes to events:*")
+            for command in (("GET", "events:last"), ("XRANGE", "events:clicks", "-", "+")):
+                expect(not _may(node, "ingest", *command), f"ingest may read ({command[0]} {command[1]}) on {node.name}: make its keys write-only (%W~events:*)")
+            expect(not _may(node, "ingest", "SET", "campaign:spring", "x"), f"ingest may write campaign:spring on {node.name}: only events:*")
+            expect(not _may(node, "ingest", "FLUSHALL"), f"ingest may run FLUSHALL on {node.name}: add -@dangerous")
+            expect(_may(node, "ingest", "CLUSTER", "SLOTS"), f"ingest may not run CLUSTER SLOTS on {node.name}: add CLUSTER_CLIENT_RULES")
+        return "ingest adds events and reads nothing, on every node"
 
 
 class DefaultDisabled(Problem):
@@ -222,7 +223,7 @@ class RotatePassword(Problem):
         return f"only the new password opens reporting, on all {len(nodes)} nodes"
 
 
-q1 = MarketingUser()
-q2 = AnalyticsUser()
+q1 = SupportUser()
+q2 = IngestUser()
 q3 = DefaultDisabled()
 q4 = RotatePassword()
