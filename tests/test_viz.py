@@ -158,7 +158,7 @@ def test_dashboard_draws_one_line_per_node_in_each_of_four_charts(cluster):
         metric = index % 4
         expected = [node.ops_per_sec, node.memory_used_bytes / 2**20, node.connected_clients, node.keys][metric]
         assert math.isclose(trace.y[-1], expected, rel_tol=1e-3, abs_tol=0.01)  # memory is drawn in MB to 2 places
-    assert "ops/sec in all" in dashboard.figure.layout.title.text
+    assert dashboard.figure.layout.title.text == "cluster · 3 shards · 9 nodes, 9 up · cluster_state ok"
     with pytest.raises(ConfigurationError, match="history"):
         viz.Dashboard(cluster, history=1)
 
