@@ -191,6 +191,12 @@ class ProbeResult:
         """Total time reads did not work."""
         return sum(window.duration_s for window in self.read_windows)
 
+    def longest_gap_s(self, kind: str = "write") -> float:
+        """The longest time between two consecutive successful `kind` operations finishing:
+        catches short pauses (a graceful failover) that no operation fails during."""
+        ends = [op.time + op.latency_s for op in self.of(kind) if op.ok]
+        return max((later - earlier for earlier, later in zip(ends, ends[1:])), default=0.0)
+
     # -- latency ----------------------------------------------------------------------------------
     def latency_s(self, percentile: float, kind: str | None = None) -> float:
         """Latency percentile (0-100) of successful operations, in seconds (nan if none)."""

@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 
 SLOT_COUNT = 16384
 #: Slots moved per batch: large enough to be quick, small enough that clients see short ASK windows.
-BATCH_SLOTS = 256
+BATCH_SLOTS = 512
 KEYS_PER_MIGRATE = 200
 #: Connections per node used at once for CLUSTER SETSLOT.
-PARALLEL_SETSLOTS = 32
+PARALLEL_SETSLOTS = 64
 MIGRATE_TIMEOUT_MS = 5000
 
 Progress = Callable[[str], None]
@@ -142,7 +142,7 @@ def _move_batch(
                     "MIGRATE", "127.0.0.1", target.port, "", 0, MIGRATE_TIMEOUT_MS, "REPLACE", "KEYS", *keys
                 )
                 moved += len(keys)
-    # The target first (it bumps its epoch), then the source, then everyone else (best effort:
+    # The target first (it bumps its epoch); then the source and the other primaries (best effort:
     # gossip tells them anyway, and a primary left without slots may have become a replica).
     assign = [("CLUSTER", "SETSLOT", slot, "NODE", target_id) for slot in slots]
     _parallel(executor, target_client, assign)

@@ -127,3 +127,10 @@ def test_verify_explains_what_to_do_when_the_server_is_gone(started_pids):
         lab.kill(lab.node0)
         with pytest.raises(ProbeError, match="verify"):
             probe.verify()
+
+
+def test_longest_gap_measures_a_pause_that_no_operation_failed_during():
+    operations = (op(0.0), op(0.01), op(0.02, latency=0.08), op(0.11))
+    result = ProbeResult(operations, 4, 0)
+    assert result.write_unavailable_s == 0
+    assert result.longest_gap_s("write") == pytest.approx(0.089, abs=1e-9)  # 0.011 -> 0.100

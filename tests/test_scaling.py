@@ -129,3 +129,13 @@ def test_scale_up_of_a_replication_group_keeps_its_shape(started_pids):
             assert bigger.primary_endpoint.client().get("k") == "v"
             assert bigger.primary_endpoint.client().pttl("k") > 0
             assert [node.role for node in bigger.nodes].count(Role.PRIMARY) == 1
+
+
+def test_hash_tag_for_puts_keys_in_the_chosen_shard(started_pids):
+    with labkit.Cluster(shards=3, replicas=0) as cluster:
+        for shard in cluster.shards:
+            tag = cluster.hash_tag_for(shard)
+            cluster.client().set(f"{tag}:key", "v")
+            assert cluster.primary(shard).client().get(f"{tag}:key") == "v"
+        with pytest.raises(UnknownNodeError):
+            cluster.hash_tag_for(9)

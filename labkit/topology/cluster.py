@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import redis
-from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
+from redis.cluster import PRIMARY, ClusterNode, LoadBalancingStrategy, RedisCluster
 
 from ..errors import ClusterNotReadyError, ConfigurationError, UnknownNodeError
 from ..failover import FailoverError, alive, best_replica, check_mode, quick_client
@@ -233,7 +233,8 @@ class Cluster(Topology):
         admin = getattr(self, "admin_credentials", None)
         if admin is not None:
             kwargs = {"username": admin[0], "password": admin[1], **kwargs}
-        return RedisCluster(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
+        return LabClusterClient(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
+
 
 
     # -- watching the engine's own failovers ------------------------------------------------------
@@ -450,6 +451,27 @@ class Cluster(Topology):
             counts[node.shard] = counts.get(node.shard, 0) + 1
         return counts
 
+    def hash_tag_for(self, shard: int) -> str:
+        """A hash tag such as "{s0-3}" whose keys all live in `shard` now (put it in a key name).
+
+        Example::
+
+            tag = cluster.hash_tag_for(0)
+            cluster.client().set(f"{tag}:cart", "3 items")     # stored in shard 0
+        """
+        from redis.crc import key_slot
+
+        from ..scaling import slot_owners
+
+        self._check_shard(shard)
+        owners = slot_owners(self)
+        for number in range(100_000):
+            tag = f"s{shard}-{number}"
+            owner = owners.get(key_slot(tag.encode()))
+            if owner is not None and owner.shard == shard:
+                return "{" + tag + "}"
+        raise UnknownNodeError(f"shard {shard} owns no slot; rebalance() gives it some.")
+
     def add_shard(self, rebalance: bool = True, progress: Progress | None = None) -> int:
         """Add a shard online (a primary and `replicas` replicas placed by the AZ rules), then
         move a balanced share of slots to it while clients keep working; returns its number.
@@ -521,3 +543,16 @@ def parse_cluster_nodes(reply: Any) -> dict[int, dict]:
             "master_id": entry["master_id"], "slots": entry["slots"],
         }
     return view
+
+
+class LabClusterClient(RedisCluster):
+    """redis-py's RedisCluster, plus one fix: an ASK redirect to a node the client has not met
+    yet (the primary of a shard being added) is followed instead of failing with AttributeError."""
+
+    def get_node(self, host=None, port=None, node_name=None):
+        node = super().get_node(host, port, node_name)
+        if node is None and node_name and ":" in node_name:
+            address, _, number = node_name.rpartition(":")
+            with self.nodes_manager._lock:
+                node = self.nodes_manager.nodes_cache.setdefault(node_name, ClusterNode(address, int(number), server_type=PRIMARY))
+        return node
