@@ -87,8 +87,8 @@ class ReplicationGroup(Topology):
         self._check_durability(min_replicas_to_write, min_replicas_max_lag)
         self.min_replicas_to_write = min_replicas_to_write
         self.min_replicas_max_lag = min_replicas_max_lag
-        self.primary_endpoint = PrimaryEndpoint("primary.local", [], self.endpoint_propagation_s)
-        self.reader_endpoint = ReaderEndpoint("reader.local", [], self.endpoint_propagation_s)
+        self._primary_endpoint = PrimaryEndpoint(f"primary.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
+        self._reader_endpoint = ReaderEndpoint(f"reader.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
         self._monitor: BackgroundThread | None = None
         self._monitor_client: tuple[int, redis.Redis] | None = None
         self._last_primary_answer = time.monotonic()
@@ -194,10 +194,37 @@ class ReplicationGroup(Topology):
                     client.config_set("min-replicas-max-lag", self.min_replicas_max_lag)
 
     # -- endpoints --------------------------------------------------------------------------------
+    @property
+    def primary_endpoint(self) -> PrimaryEndpoint:
+        """Always the current primary, like ElastiCache's primary endpoint (a DNS name).
+
+        Example::
+
+            group.primary_endpoint.client().set("k", "v")
+        """
+        self._init_endpoints()
+        return self._primary_endpoint
+
+    @property
+    def reader_endpoint(self) -> ReaderEndpoint:
+        """Every replica; a client made from it sends each command to the next replica.
+
+        Example::
+
+            group.reader_endpoint.client().get("k")
+        """
+        self._init_endpoints()
+        return self._reader_endpoint
+
+    def _init_endpoints(self) -> None:
+        # A lab found again with labkit.attach() was not built here: point its endpoints now.
+        if not self._primary_endpoint.target and self.nodes and any(node.role is Role.PRIMARY for node in self.nodes):
+            self._move_endpoints(immediately=True)
+
     def _move_endpoints(self, immediately: bool = False) -> None:
         primary = self.primary()
         readers = [("127.0.0.1", node.port) for node in self.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
-        for endpoint, addresses in ((self.primary_endpoint, [("127.0.0.1", primary.port)]), (self.reader_endpoint, readers)):
+        for endpoint, addresses in ((self._primary_endpoint, [("127.0.0.1", primary.port)]), (self._reader_endpoint, readers)):
             if addresses != endpoint.target:
                 if immediately:
                     delay, endpoint.propagation_delay_s = endpoint.propagation_delay_s, 0.0
