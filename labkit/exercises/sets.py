@@ -13,9 +13,12 @@ from typing import Any
 
 from .core import Incorrect, Problem, expect, expect_type, use
 
-__all__ = ["q1", "q2", "q3", "use"]
+__all__ = ["RESULT", "TAG", "q1", "q2", "q3", "use"]
 
-#: The tag index the notebook builds in its tagging section: tag -> article ids.
+#: The tag index the notebook builds in its tagging section: tag -> article ids, in the sets TAG + tag.
+#: The tag sets share the hash tag {blog}, so SINTER/SDIFF over them work on a cluster too.
+TAG = "{blog}:tag:"
+RESULT = "{blog}:result:redis-not-aws"
 TAG_INDEX: dict[str, tuple[str, ...]] = {
     "redis": ("1", "2", "3", "5", "8"),
     "aws": ("2", "3", "4", "6"),
@@ -42,12 +45,12 @@ class TagAnArticle(Problem):
     keys = ("article:7:tags",)
     hints = (
         "A tag index goes both ways: the article's set of tags, and for each tag the set of its articles.",
-        "SADD article:7:tags redis caching aws, then SADD tag:<name> 7 for each of the three tags.",
+        "SADD article:7:tags redis caching aws, then SADD {blog}:tag:<name> 7 for each of the three tags.",
     )
     solution_code = """
 for tag in ("redis", "caching", "aws"):
     r.sadd("article:7:tags", tag)
-    r.sadd(f"tag:{tag}", "7")
+    r.sadd("{blog}:tag:" + tag, "7")
 """
     wrong_code = 'r.sadd("article:7:tags", "redis", "caching", "aws")'
     wrong_message = "does not contain article 7"
@@ -57,7 +60,7 @@ for tag in ("redis", "caching", "aws"):
         tags = _members(r, "article:7:tags")
         expect(tags == {"redis", "caching", "aws"}, f"article:7:tags holds {sorted(tags)}; it should hold exactly aws, caching and redis")
         for tag in sorted(tags):
-            key = f"tag:{tag}"
+            key = TAG + tag
             if r.exists(key):
                 expect_type(r, key, "set")
             expect(r.sismember(key, "7"), f"{key} does not contain article 7: add it with SADD {key} 7 so the tag finds the article")
@@ -66,31 +69,32 @@ for tag in ("redis", "caching", "aws"):
 
 class RedisButNotAws(Problem):
     title = "Articles tagged redis but not aws"
-    keys = ("result:redis-not-aws",)
+    keys = (RESULT,)
     hints = (
         "'In the first set but not the second' is a set difference.",
-        "SDIFFSTORE result:redis-not-aws tag:redis tag:aws stores the difference in a new key.",
+        "SDIFFSTORE {blog}:result:redis-not-aws {blog}:tag:redis {blog}:tag:aws stores the difference in a new key.",
     )
-    solution_code = 'r.sdiffstore("result:redis-not-aws", ["tag:redis", "tag:aws"])'
-    wrong_code = 'r.sinterstore("result:redis-not-aws", ["tag:redis", "tag:aws"])'
+    solution_code = 'r.sdiffstore("{blog}:result:redis-not-aws", ["{blog}:tag:redis", "{blog}:tag:aws"])'
+    wrong_code = 'r.sinterstore("{blog}:result:redis-not-aws", ["{blog}:tag:redis", "{blog}:tag:aws"])'
     wrong_message = "also tagged aws"
 
     def prepare(self, r: Any) -> None:
         for tag, articles in TAG_INDEX.items():
-            r.sadd(f"tag:{tag}", *articles)
+            r.sadd(TAG + tag, *articles)
 
     def verify(self, r: Any, answer: Any) -> str:
-        for key in ("tag:redis", "tag:aws"):
+        redis_key, aws_key = TAG + "redis", TAG + "aws"
+        for key in (redis_key, aws_key):
             expect(r.exists(key), f"{key} does not exist: run the cells of the tagging section first")
-        expect_type(r, "result:redis-not-aws", "set")
-        stored = _members(r, "result:redis-not-aws")
-        expected = _members(r, "tag:redis") - _members(r, "tag:aws")
-        both = sorted(stored & _members(r, "tag:aws"))
-        expect(not both, f"result:redis-not-aws holds article(s) {both}, which are also tagged aws")
+        expect_type(r, RESULT, "set")
+        stored = _members(r, RESULT)
+        expected = _members(r, redis_key) - _members(r, aws_key)
+        both = sorted(stored & _members(r, aws_key))
+        expect(not both, f"{RESULT} holds article(s) {both}, which are also tagged aws")
         missing = sorted(expected - stored)
-        expect(not missing, f"result:redis-not-aws misses article(s) {missing}, tagged redis and not aws")
+        expect(not missing, f"{RESULT} misses article(s) {missing}, tagged redis and not aws")
         extra = sorted(stored - expected)
-        expect(not extra, f"result:redis-not-aws holds article(s) {extra}, which are not tagged redis")
+        expect(not extra, f"{RESULT} holds article(s) {extra}, which are not tagged redis")
         return f"{sorted(stored)} are tagged redis but not aws."
 
 
