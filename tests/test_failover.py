@@ -119,7 +119,8 @@ def test_min_replicas_to_write_turns_would_be_losses_into_refused_writes(started
 
 def test_bad_replication_group_failover_requests_raise_clear_errors(started_pids):
     with pytest.raises(ConfigurationError, match="replica"):
-        labkit.ReplicationGroup(replicas=0)
+        labkit.ReplicationGroup(replicas=0, automatic_failover=True)
+    assert labkit.ReplicationGroup(replicas=0).automatic_failover is False
     with pytest.raises(ConfigurationError, match="failure_detection_s"):
         labkit.ReplicationGroup(failure_detection_s=0)
     with pytest.raises(ConfigurationError, match="min_replicas_to_write"):

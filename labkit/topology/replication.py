@@ -52,7 +52,7 @@ class ReplicationGroup(Topology):
             group.reader_endpoint.client().get("k")       # a replica (eventually "v")
             group.kill(group.primary())                   # about 1 s later a replica is promoted
 
-    `automatic_failover` (Multi-AZ, on by default), `failure_detection_s` (how long the primary
+    `automatic_failover` (Multi-AZ, on by default when there is a replica), `failure_detection_s` (how long the primary
     must be silent before a replica is promoted: 0.9 s by default), `endpoint_propagation_s` (how long the
     endpoints take to follow, like a DNS TTL), and `min_replicas_to_write` /
     `min_replicas_max_lag` (refuse writes when too few replicas keep up) are per group.
@@ -65,7 +65,7 @@ class ReplicationGroup(Topology):
         replicas: int = 2,
         azs=DEFAULT_AZS,
         *,
-        automatic_failover: bool = True,
+        automatic_failover: bool | None = None,
         failure_detection_s: float = 0.9,
         endpoint_propagation_s: float = 0.0,
         min_replicas_to_write: int = 0,
@@ -74,6 +74,8 @@ class ReplicationGroup(Topology):
     ) -> None:
         super().__init__(azs=azs, **options)
         self.replica_count = validate_replicas(replicas)
+        if automatic_failover is None:  # ElastiCache's Multi-AZ: on whenever there is a replica to promote
+            automatic_failover = self.replica_count > 0
         if not isinstance(automatic_failover, bool):
             raise ConfigurationError(f"automatic_failover must be True or False (got {automatic_failover!r}).")
         if automatic_failover and self.replica_count == 0:
@@ -247,7 +249,7 @@ class ReplicationGroup(Topology):
             return
         silent_for = time.monotonic() - self._last_primary_answer
         if silent_for >= self.failure_detection_s:
-            self._promote(None, f"primary {primary.name} did not answer for {silent_for:.2f} s", graceful=False)
+            self._promote(None, f"the primary ({primary.name}, port {primary.port}) did not answer for {silent_for:.2f} s", graceful=False)
 
     def _demote_stale_primaries(self) -> None:
         """A paused or restarted old primary that still thinks it is primary becomes a replica."""
