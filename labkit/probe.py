@@ -43,6 +43,10 @@ class ProbeError(LabkitError):
     """The probe could not read its keys back; the message says what to do."""
 
 
+class NotReplicatedError(Exception):
+    """WAIT returned fewer replicas than the probe asked for: the write is not counted as acknowledged."""
+
+
 @dataclass(frozen=True)
 class Operation:
     """One probe operation: when it started (`time.time()`), what, on which key, how it ended."""
@@ -76,6 +80,8 @@ def classify(error: BaseException) -> str:
     """The error kind of an exception, as the probe records it ("timeout", "READONLY", ...)."""
     if isinstance(error, redis.exceptions.TimeoutError):
         return "timeout"
+    if isinstance(error, NotReplicatedError):
+        return "not replicated"
     names = {
         "ReadOnlyError": "READONLY", "ClusterDownError": "CLUSTERDOWN", "MovedError": "MOVED", "AskError": "ASK",
         "TryAgainError": "TRYAGAIN", "MasterDownError": "MASTERDOWN", "BusyLoadingError": "LOADING",
@@ -243,6 +249,8 @@ class Probe:
     `target`: a Cluster (its RedisCluster client), a ReplicationGroup (its primary endpoint), a
     Standalone, an Endpoint, or a redis-py client. `reads` (optional) sends the reads elsewhere,
     e.g. `group.reader_endpoint` or `cluster.client(read_from_replicas=True)`.
+    `wait_for_replicas=N` follows each write with `WAIT N wait_timeout_ms`: a write that fewer
+    replicas confirmed is recorded as "not replicated" and not counted as acknowledged.
 
     Example::
 
@@ -264,11 +272,19 @@ class Probe:
         slow_s: float = DEFAULT_SLOW_S,
         key_prefix: str | None = None,
         value_size: int = 16,
+        wait_for_replicas: int = 0,
+        wait_timeout_ms: int = 100,
     ) -> None:
         if not (write or read):
             raise ConfigurationError("a probe needs write=True or read=True (or both).")
         if not isinstance(interval_s, (int, float)) or not 0 <= interval_s <= 10:
             raise ConfigurationError(f"interval_s must be seconds between operations, from 0 to 10 (got {interval_s!r}).")
+        if isinstance(wait_for_replicas, bool) or not isinstance(wait_for_replicas, int) or wait_for_replicas < 0:
+            raise ConfigurationError(f"wait_for_replicas must be a whole number of replicas, 0 for no WAIT (got {wait_for_replicas!r}).")
+        if wait_for_replicas and isinstance(target, RedisCluster):
+            raise ConfigurationError("wait_for_replicas works through a replication group or an endpoint, not a cluster client.")
+        self.wait_for_replicas = wait_for_replicas
+        self.wait_timeout_ms = int(wait_timeout_ms)
         self.target = target
         self.socket_timeout = socket_timeout
         self.interval_s = float(interval_s)
@@ -341,11 +357,23 @@ class Probe:
         number = 0
         while not self._stopping.is_set():
             key, value = f"{self.key_prefix}{number}", f"{number}{self.value_padding}"
-            if self._record(side, "write", key, lambda: side.client.set(key, value)):
+            if self._record(side, "write", key, lambda: self._write(side.client, key, value)):
                 self._acknowledged.append((key, value))
             number += 1
             if self.interval_s:
                 self._stopping.wait(self.interval_s)
+
+    def _write(self, client: Any, key: str, value: str) -> None:
+        if not self.wait_for_replicas:
+            client.set(key, value)
+            return
+        # SET and WAIT on one connection: WAIT counts the replicas that have this client's writes.
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, value)
+        pipe.execute_command("WAIT", self.wait_for_replicas, self.wait_timeout_ms)
+        _ok, replicas = pipe.execute()
+        if int(replicas) < self.wait_for_replicas:
+            raise NotReplicatedError(f"WAIT: {replicas} of {self.wait_for_replicas} replicas have {key}")
 
     def _read_loop(self, side: _Side) -> None:
         while not self._stopping.is_set():

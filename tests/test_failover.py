@@ -213,3 +213,16 @@ def test_cluster_az_failure_reports_the_shards_that_lost_writes_and_every_key_st
         assert all(client.get(key) == key for key in keys)
         restored = cluster.restore_az(failing)
         assert all(node.role is Role.REPLICA and role_of(node) == "slave" for node in restored)
+
+
+def test_wait_for_a_replica_means_no_acknowledged_write_is_lost(started_pids):
+    with labkit.ReplicationGroup(replicas=1, azs=("az-a", "az-b"), failure_detection_s=0.3) as group:
+        group.partition(group.replicas()[0])
+        probe = Probe(group.primary_endpoint, read=False, wait_for_replicas=1, wait_timeout_ms=20).start()
+        eventually(lambda: len(probe.operations) >= 10)
+        group.kill(group.primary())
+        group.wait_for_failover()
+        time.sleep(0.2)
+        result = probe.stop()
+        assert result.errors_by_kind.get("not replicated", 0) >= 10  # written on the old primary, never confirmed
+        assert result.acknowledged_writes_lost == 0

@@ -11,7 +11,7 @@ import redis
 import labkit
 from labkit import Operation, Probe, ProbeResult
 from labkit.errors import ConfigurationError
-from labkit.probe import ProbeError, classify
+from labkit.probe import NotReplicatedError, ProbeError, classify
 
 from fault_support import eventually, started_pids  # noqa: F401  (fixture)
 
@@ -60,6 +60,7 @@ def test_classify_names_each_error_kind():
     assert classify(redis.ResponseError("NOREPLICAS Not enough good replicas to write.")) == "NOREPLICAS"
     assert classify(redis.exceptions.ClusterDownError("The cluster is down")) == "CLUSTERDOWN"
     assert classify(redis.ResponseError("some lower-case message")) == "error"
+    assert classify(NotReplicatedError("WAIT: 0 of 1")) == "not replicated"
 
 
 def test_operations_are_frozen_with_the_documented_fields():
@@ -76,6 +77,8 @@ def test_bad_probe_arguments_are_refused():
         Probe(redis.Redis(), interval_s=-1)
     with pytest.raises(ConfigurationError, match="write=True or read=True"):
         Probe(redis.Redis(), write=False, read=False)
+    with pytest.raises(ConfigurationError, match="wait_for_replicas"):
+        Probe(redis.Redis(), wait_for_replicas=-1)
 
 
 # -- real servers ----------------------------------------------------------------------------------
