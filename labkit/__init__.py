@@ -23,7 +23,7 @@ from .errors import (
     TopologyStateError,
     UnknownNodeError,
 )
-from .failover import FailoverError, ReplicaOffset
+from .failover import FailoverError, ReplicaLag, ReplicaOffset
 from .faults import AzFailureReport, FaultEvent
 from .node import Node, NodeStatus, Role
 from .probe import Operation, Probe, ProbeError, ProbeResult, Window
@@ -45,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Window",
     "ScalingError",
+    "ReplicaLag",
     "ReplicaOffset",
     "ReaderEndpoint",
     "ProbeResult",

@@ -47,6 +47,21 @@ class ReplicaOffset:
     link_up: bool
 
 
+@dataclass(frozen=True)
+class ReplicaLag:
+    """How far a replica is behind, as its primary sees it (replicas report every second).
+
+    `lag_bytes`: replication stream the primary sent that the replica has not acknowledged;
+    `seconds_since_ack`: how long since the replica last acknowledged anything.
+    """
+
+    node: str
+    state: str
+    acknowledged_offset: int
+    lag_bytes: int
+    seconds_since_ack: int
+
+
 def quick_client(node: Node, timeout: float = PING_TIMEOUT_S) -> redis.Redis:
     """A client that fails fast and never retries: health checks must see failures, not hide them."""
     return node.client(socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))

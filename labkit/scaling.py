@@ -17,10 +17,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -170,6 +171,34 @@ def _parallel(executor: ThreadPoolExecutor, client: redis.Redis, commands: list[
     """Run commands over several connections at once: since Valkey 8 each CLUSTER SETSLOT waits
     for the node's replicas to acknowledge it, so one connection would wait for each in turn."""
     return [reply for future in _submit(executor, client, commands) for reply in future.result()]
+
+
+@contextlib.contextmanager
+def slot_migrating(cluster: Cluster, slot: int, shard: int) -> Iterator[tuple[Node, Node]]:
+    """Hold one slot half-way through a move to `shard` (so ASK can be seen), then finish it."""
+    cluster._require_running()
+    if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < SLOT_COUNT:
+        raise ConfigurationError(f"slot must be a whole number from 0 to {SLOT_COUNT - 1} (got {slot!r}); cluster.client().keyslot(key) gives a key's slot.")
+    target = cluster.primary(shard)
+    source = slot_owners(cluster).get(slot)
+    if source is None or source is target:
+        raise ConfigurationError(f"slot {slot} is already in shard {shard}; pick a slot another shard owns.")
+    _require_all_up(cluster, "move a slot")
+    clients = {node.port: node.client(decode_responses=False, socket_timeout=10.0) for node in cluster.nodes if node.role is Role.PRIMARY}
+    try:
+        clients[target.port].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source))
+        clients[source.port].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(target))
+        cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"slot {slot} migrating")
+        try:
+            yield source, target
+        finally:
+            with ThreadPoolExecutor(2) as executor:
+                _move_batch(cluster, executor, clients, source, target, [slot], [n for n in cluster.nodes if n.role is Role.PRIMARY])
+            cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"slot {slot} moved")
+    finally:
+        for client in clients.values():
+            client.close()
+    _wait_converged(cluster)
 
 
 def _require_all_up(cluster: Cluster, action: str) -> None:

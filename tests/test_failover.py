@@ -226,3 +226,18 @@ def test_wait_for_a_replica_means_no_acknowledged_write_is_lost(started_pids):
         result = probe.stop()
         assert result.errors_by_kind.get("not replicated", 0) >= 10  # written on the old primary, never confirmed
         assert result.acknowledged_writes_lost == 0
+
+
+def test_replication_lag_grows_while_a_replica_is_paused_and_offsets_show_who_is_ahead(started_pids):
+    with labkit.ReplicationGroup(replicas=2, failure_detection_s=0.5) as group:
+        slow, fast = group.replicas()
+        writer = group.primary_endpoint.client()
+        with group.paused(slow):
+            for number in range(200):
+                writer.set(f"k{number}", "x" * 100)
+            assert writer.wait(1, 2000) >= 1
+            lags = {lag.node: lag for lag in group.replication_lag()}
+            assert lags[slow.name].lag_bytes > 200 * 100
+            assert lags[fast.name].lag_bytes < lags[slow.name].lag_bytes
+            assert [item.node for item in group.replication_offsets()] == [fast.name]  # the paused one cannot answer
+        assert eventually(lambda: max(lag.lag_bytes for lag in group.replication_lag()) == 0 or writer.wait(2, 100) == 2)

@@ -139,3 +139,25 @@ def test_hash_tag_for_puts_keys_in_the_chosen_shard(started_pids):
             assert cluster.primary(shard).client().get(f"{tag}:key") == "v"
         with pytest.raises(UnknownNodeError):
             cluster.hash_tag_for(9)
+
+
+def test_a_slot_held_half_way_shows_ask_to_a_plain_client_and_moves_on_exit(started_pids):
+    import redis
+
+    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b")) as cluster:
+        client = cluster.client()
+        tag = cluster.hash_tag_for(0)
+        client.set(f"{tag}:here", "1")
+        slot = client.keyslot(f"{tag}:here")
+        with cluster.slot_migrating(slot, 1) as (source, target):
+            assert source is cluster.primary(0) and target is cluster.primary(1)
+            assert source.client().get(f"{tag}:here") == "1"  # still on the source: served there
+            with pytest.raises(redis.exceptions.AskError):
+                source.client().get(f"{tag}:not-here")  # not on the source: ask the target
+            assert client.set(f"{tag}:new", "2")  # the cluster client follows ASK by itself
+        assert cluster.primary(1).client().get(f"{tag}:here") == "1"
+        with pytest.raises(redis.exceptions.MovedError):
+            source.client().get(f"{tag}:here")
+        with pytest.raises(ConfigurationError, match="already in shard"):
+            with cluster.slot_migrating(slot, 1):
+                pass

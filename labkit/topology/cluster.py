@@ -451,6 +451,22 @@ class Cluster(Topology):
             counts[node.shard] = counts.get(node.shard, 0) + 1
         return counts
 
+    def slot_migrating(self, slot: int, shard: int):
+        """`with cluster.slot_migrating(slot, shard) as (source, target):` the slot is half-way to
+        `shard` (MIGRATING on its owner, IMPORTING on the target) inside the block, so a plain client
+        sees ASK for keys that are not on the source; on exit its keys move and the slot is reassigned.
+
+        Example::
+
+            tag = cluster.hash_tag_for(0)
+            slot = cluster.client().keyslot(f"{tag}:a")
+            with cluster.slot_migrating(slot, 1) as (source, target):
+                source.client().get(f"{tag}:missing")   # redis.exceptions.AskError: ask the target
+        """
+        from ..scaling import slot_migrating
+
+        return slot_migrating(self, slot, shard)
+
     def hash_tag_for(self, shard: int) -> str:
         """A hash tag such as "{s0-3}" whose keys all live in `shard` now (put it in a key name).
 

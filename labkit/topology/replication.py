@@ -16,7 +16,7 @@ import redis
 from ..endpoints import PrimaryEndpoint, ReaderEndpoint
 from ..errors import ClusterNotReadyError, ConfigurationError, TopologyStateError, UnknownNodeError
 from ..failover import (
-    MONITOR_INTERVAL_S, FailoverError, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client, replication_offset,
+    MONITOR_INTERVAL_S, FailoverError, ReplicaLag, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client, replication_offset,
 )
 from ..faults import BackgroundThread, wait_until
 from ..node import Node, NodeStatus, Role
@@ -161,6 +161,34 @@ class ReplicationGroup(Topology):
         """
         self._require_running()
         return best_replica(self.replicas())[1]
+
+    def replication_lag(self) -> list[ReplicaLag]:
+        """Each connected replica's lag as the primary sees it: bytes not yet acknowledged and
+        seconds since the last acknowledgement (a paused or partitioned replica falls behind).
+
+        Example::
+
+            for replica in group.replication_lag():
+                print(replica.node, replica.lag_bytes, replica.seconds_since_ack)
+        """
+        self._require_running()
+        primary = self.primary()
+        by_port = {node.port: node for node in self.nodes}
+        with quick_client(primary, 1.0) as client:
+            info = client.info("replication")
+        offset = int(info.get("master_repl_offset", 0))
+        lags = []
+        for index in range(int(info.get("connected_slaves", 0))):
+            entry = info.get(f"slave{index}")
+            if not isinstance(entry, dict):
+                continue
+            node = by_port.get(int(entry.get("port", 0)))
+            acknowledged = int(entry.get("offset", 0))
+            lags.append(ReplicaLag(
+                node.name if node else f"port {entry.get('port')}", str(entry.get("state", "")),
+                acknowledged, max(0, offset - acknowledged), int(entry.get("lag", 0)),
+            ))
+        return sorted(lags, key=lambda lag: lag.node)
 
     # -- durability knobs -------------------------------------------------------------------------
     @staticmethod
