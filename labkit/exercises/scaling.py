@@ -27,7 +27,7 @@ UNEVEN_SLOTS = 1500
 #: q2: keys to copy to the bigger cluster; the sale items carry a TTL that must survive the copy.
 CATALOG_ITEMS = 200
 SALE_ITEMS = 20
-BIGGER_MAXMEMORY = 128 * 1024 * 1024
+BIGGER_MAXMEMORY = 256 * 1024 * 1024
 
 
 def _slot_counts(lab: Any) -> dict[int, int]:
@@ -94,9 +94,9 @@ class ScaleUp(Problem):
     takes_answer = True
     hints = (
         "Vertical scaling starts a new cluster of the same shape with bigger nodes and copies the data: lab.scale_up(config=...).",
-        "config={'maxmemory': '128mb'}; pass what scale_up returns (the new cluster) to check().",
+        "config={'maxmemory': '256mb'}; pass what scale_up returns (the new cluster) to check().",
     )
-    solution_code = "answer = lab.scale_up(config={'maxmemory': '128mb'})"
+    solution_code = "answer = lab.scale_up(config={'maxmemory': '256mb'})"
     wrong_code = "answer = lab"
     wrong_message = "the cluster you started from"
 
@@ -118,7 +118,7 @@ class ScaleUp(Problem):
         expect(len(answer.shards) == len(self.lab.shards), f"the new cluster has {len(answer.shards)} shards; vertical scaling keeps the shape ({len(self.lab.shards)})")
         for node in answer.nodes:
             limit = int(node.client().config_get("maxmemory")["maxmemory"])
-            expect(limit == BIGGER_MAXMEMORY, f"{node.name} of the new cluster has maxmemory {limit // 2**20} MB; expected 128 MB on every node")
+            expect(limit == BIGGER_MAXMEMORY, f"{node.name} of the new cluster has maxmemory {limit // 2**20} MB; expected 256 MB on every node")
         client = answer.client()
         try:
             pipe = client.pipeline()
@@ -137,7 +137,7 @@ class ScaleUp(Problem):
             value, ttl = sales[2 * number], sales[2 * number + 1]
             expect(value == f"discount-{number}", f"catalog:sale:{number} is missing on the new cluster")
             expect(ttl > 0, f"catalog:sale:{number} lost its TTL in the copy; copy TTLs too (DUMP/RESTORE with the PTTL)")
-        return f"a running {len(answer.shards)}-shard cluster with 128 MB nodes holds every key and TTL: ready for the cut-over"
+        return f"a running {len(answer.shards)}-shard cluster with 256 MB nodes holds every key and TTL: ready for the cut-over"
 
 
 class SlotsToMove(Problem):

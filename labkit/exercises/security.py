@@ -157,7 +157,7 @@ class DefaultDisabled(Problem):
             user = _user(node, "default")
             if user is None or "off" in user["flags"] or "nopass" not in user["flags"]:
                 return True
-        return False
+        raise NotAttempted("the default user is still on, without a password, on every node: apply a user group whose default user is disabled")
 
     def verify(self, r: Any, answer: Any) -> str:
         nodes = _nodes(self.lab)
