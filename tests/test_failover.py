@@ -241,3 +241,9 @@ def test_replication_lag_grows_while_a_replica_is_paused_and_offsets_show_who_is
             assert lags[fast.name].lag_bytes < lags[slow.name].lag_bytes
             assert [item.node for item in group.replication_offsets()] == [fast.name]  # the paused one cannot answer
         assert eventually(lambda: max(lag.lag_bytes for lag in group.replication_lag()) == 0 or writer.wait(2, 100) == 2)
+
+
+def test_a_cluster_accepts_the_engines_realistic_node_timeout(started_pids):
+    with labkit.Cluster(shards=1, replicas=1, azs=("az-a", "az-b"), node_timeout_ms=15000) as cluster:
+        assert all(node.client().config_get("cluster-node-timeout")["cluster-node-timeout"] == "15000" for node in cluster.nodes)
+        assert cluster.failover(0) is cluster.primary(0)  # a manual failover does not wait for the timeout
