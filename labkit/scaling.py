@@ -250,7 +250,15 @@ def add_shard(cluster: Cluster, rebalance: bool = True, progress: Progress | Non
     """Start a new shard, join it to the cluster, and (by default) give it its share of slots."""
     from .topology.placement import place
 
+    from .topology.cluster import max_shards
+
     _require_all_up(cluster, "add a shard")
+    limit = max_shards(cluster.replica_count)
+    if len(cluster.shards) + 1 > limit:
+        raise ConfigurationError(
+            f"a shard of {1 + cluster.replica_count} more nodes will not fit: this machine's free memory allows "
+            f"{limit} shards. Remove a shard, stop other labs, or use scale_up() instead."
+        )
     report = progress or (lambda _message: None)
     shard = max(cluster.shards) + 1
     layout = place(shard + 1, cluster.replica_count, cluster.azs)[shard]

@@ -89,10 +89,15 @@ def test_rebalance_fills_an_empty_new_shard_and_then_has_nothing_to_do(started_p
         assert cluster.client().mget_nonatomic(keys) == keys
 
 
-def test_scaling_bad_input_raises_clear_errors(started_pids):
+def test_scaling_bad_input_raises_clear_errors(started_pids, monkeypatch):
     with labkit.Cluster(shards=1, replicas=1, azs=("az-a", "az-b")) as cluster:
         with pytest.raises(ConfigurationError, match="last shard"):
             cluster.remove_shard(0)
+        with monkeypatch.context() as patch:
+            patch.setattr("labkit.topology.cluster.max_shards", lambda replicas: 1)
+            with pytest.raises(ConfigurationError, match="free memory"):
+                cluster.add_shard()
+        assert cluster.shards == [0] and len(cluster.nodes) == 2
         with pytest.raises(UnknownNodeError, match="shards are"):
             cluster.remove_shard(5)
         cluster.kill(cluster.replicas(0)[0])
