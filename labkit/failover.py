@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -111,7 +110,3 @@ def ping(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
-
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start

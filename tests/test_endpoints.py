@@ -3,7 +3,6 @@ and a propagation delay like a DNS TTL."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import redis
