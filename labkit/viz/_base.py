@@ -19,6 +19,9 @@ PALETTE = (
 STATUS_COLOURS = {"up": "#2ca02c", "paused": "#ff9f1c", "down": "#d62728", "stopped": "#9e9e9e", "created": "#9e9e9e", "starting": "#9e9e9e"}
 #: The fewest seconds between two refreshes of a watched view.
 MIN_INTERVAL_S = 0.05
+#: After a view is displayed, background refreshes wait until the browser has drawn it (it reports
+#: back), or this many seconds where no browser is there to report (nbval, nbconvert).
+RENDER_GRACE_S = 3.0
 
 
 def colour(index: int) -> str:
@@ -45,7 +48,13 @@ class View:
         self.updates = 0
         #: The last error a background refresh met (the thread keeps going; see `watch`).
         self.error: BaseException | None = None
+        self._rendered = threading.Event()
+        self._hold_until = 0.0
         self.figure = self._build()
+        if hasattr(self.figure, "observe"):
+            # Plotly's front end answers a freshly drawn figure with its layout; updates sent while a view
+            # is still being created can leave that view blank, so background refreshes wait for this.
+            self.figure.observe(lambda _change: self._rendered.set(), names=["_js2py_layoutDelta"])
 
     # -- the one way in -------------------------------------------------------------------
     def update(self, data: Any) -> Self:
@@ -93,6 +102,8 @@ class View:
         if display:
             from IPython.display import display as show_now
 
+            self._rendered.clear()
+            self._hold_until = time.monotonic() + RENDER_GRACE_S
             show_now(self)
         _Poller.join(self, float(interval))
 
@@ -102,6 +113,9 @@ class View:
         if poller is not None:
             poller.leave(self)
         return self
+
+    def _ready_for_background_updates(self) -> bool:
+        return self._rendered.is_set() or time.monotonic() >= self._hold_until
 
     @property
     def watching(self) -> bool:
@@ -215,6 +229,8 @@ class _Poller:
                 data = None
             if data is not None:
                 for view in list(self.views):
+                    if not view._ready_for_background_updates():
+                        continue  # its browser view is still being created; the next tick brings it up to date
                     try:
                         view.update(data)
                     except Exception as error:  # one broken view must not stop the others
