@@ -247,3 +247,21 @@ def test_a_cluster_accepts_the_engines_realistic_node_timeout(started_pids):
     with labkit.Cluster(shards=1, replicas=1, azs=("az-a", "az-b"), node_timeout_ms=15000) as cluster:
         assert all(node.client().config_get("cluster-node-timeout")["cluster-node-timeout"] == "15000" for node in cluster.nodes)
         assert cluster.failover(0) is cluster.primary(0)  # a manual failover does not wait for the timeout
+
+
+def test_failover_and_scaling_also_work_on_redis_oss(started_pids, redis_oss_server):
+    with labkit.ReplicationGroup(replicas=1, azs=("az-a", "az-b"), server=redis_oss_server, failure_detection_s=0.3) as group:
+        assert group.engine.display_name.startswith("Redis")
+        old = group.primary()
+        group.kill(old)
+        assert group.wait_for_failover() is not old
+        assert group.primary_endpoint.client().set("k", "v")
+        group.restart(old)
+        assert group.test_failover() is old
+        assert group.primary_endpoint.client().get("k") == "v"
+    with labkit.Cluster(shards=2, replicas=1, azs=("az-a", "az-b"), server=redis_oss_server) as cluster:
+        cluster.client().set("k", "v")
+        cluster.failover(0)
+        with Probe(cluster) as probe:
+            cluster.add_shard()
+        assert probe.result.failed == [] and cluster.client().get("k") == "v"
