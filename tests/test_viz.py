@@ -353,3 +353,17 @@ def test_updating_from_several_threads_at_once_is_safe(cluster):
         thread.join()
     assert not errors and dashboard.updates == 30
     assert all(len(trace.x) == 30 for trace in dashboard.figure.data)
+
+
+def test_a_displayed_view_gets_background_updates_only_once_the_browser_drew_it(cluster, capsys):
+    view = viz.TopologyView(cluster)
+    dashboard = viz.Dashboard(cluster)
+    dashboard.watch(0.05, display=True)  # outside Jupyter, display() prints; no browser will answer
+    time.sleep(0.5)
+    assert dashboard.updates == 1  # the first drawing only: updates sent mid-creation can blank a view
+    # The browser's answer once it has drawn the figure: its computed layout.
+    dashboard.figure._js2py_layoutDelta = {"layout_delta": {}, "layout_edit_id": dashboard.figure._last_layout_edit_id}
+    wait_for(lambda: dashboard.updates >= 4, timeout=5)
+    view.watch(0.05, display=False)  # not displayed: nothing to wait for
+    wait_for(lambda: view.updates >= 3, timeout=5)
+    capsys.readouterr()
