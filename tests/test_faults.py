@@ -159,3 +159,17 @@ def _slots_of(cluster, shard):
         if int(primary[1]) == first_port:
             slots.update(range(int(first), int(last) + 1))
     return slots
+
+
+def test_an_az_failure_and_recovery_can_leave_primaries_out_of_the_placement_rules(started_pids):
+    with labkit.Cluster(shards=3, replicas=1) as cluster:
+        assert cluster.placement_problems() == []
+        cluster.fail_az("az-a")
+        cluster.restore_az("az-a")
+        problems = cluster.placement_problems()
+        assert any("primaries are not spread" in problem for problem in problems), problems
+        # a graceful failover back puts shard 0's primary in az-a again
+        cluster.failover(0, to=next(node for node in cluster.replicas(0) if node.az == "az-a"))
+        assert cluster.placement_problems() == []
+    with labkit.Standalone() as lab:
+        assert lab.placement_problems() == ["shard 0: no replica, so losing its primary loses its data and its writes"]

@@ -269,6 +269,25 @@ class Topology(FaultInjection):
 
         return snapshot(self)
 
+    def placement_problems(self) -> list[str]:
+        """How the lab's current layout breaks ElastiCache's AZ rules (an empty list: it follows them).
+        Roles change with failovers, so a healthy lab can drift out of the rules.
+
+        Example::
+
+            cluster.fail_az("az-a"); cluster.restore_az("az-a")
+            cluster.placement_problems()   # ['primaries are not spread across the AZs: ...']
+        """
+        from .placement import placement_problems
+
+        shards = sorted({node.shard for node in self.nodes if node.shard is not None}) or [None]
+        layout = []
+        for shard in shards:
+            members = [node for node in self.nodes if node.shard == shard]
+            primary = next((node.az for node in members if node.role is Role.PRIMARY), None)
+            layout.append((primary, [node.az for node in members if node.role is Role.REPLICA]))
+        return placement_problems(layout, self.azs)
+
     def scale_up(self, config: Mapping[str, Any] | None = None, progress: Progress | None = None, **options: Any) -> Topology:
         """Vertical scaling: a new, running topology of the same shape with `config` merged in
         (e.g. more maxmemory), holding a verified copy of every key and TTL. Cut over, then stop this one.
