@@ -142,6 +142,7 @@ def test_hash_tag_for_puts_keys_in_the_chosen_shard(started_pids):
             tag = cluster.hash_tag_for(shard)
             cluster.client().set(f"{tag}:key", "v")
             assert cluster.primary(shard).client().get(f"{tag}:key") == "v"
+        assert cluster.keys_per_shard() == {0: 1, 1: 1, 2: 1}
         with pytest.raises(UnknownNodeError):
             cluster.hash_tag_for(9)
 

@@ -467,6 +467,20 @@ class Cluster(Topology):
 
         return slot_migrating(self, slot, shard)
 
+    def keys_per_shard(self) -> dict[int, int]:
+        """How many keys each shard's primary holds now (DBSIZE).
+
+        Example::
+
+            cluster.keys_per_shard()      # {0: 3321, 1: 3354, 2: 3325}
+        """
+        self._require_running()
+        counts = {}
+        for shard in self.shards:
+            with self.primary(shard).client(socket_timeout=2.0) as client:
+                counts[shard] = int(client.dbsize())
+        return counts
+
     def hash_tag_for(self, shard: int) -> str:
         """A hash tag such as "{s0-3}" whose keys all live in `shard` now (put it in a key name).
 
