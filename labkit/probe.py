@@ -21,6 +21,7 @@ import statistics
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,17 @@ from .errors import ConfigurationError, LabkitError
 DEFAULT_SLOW_S = 0.2
 #: The probe's own client timeout: a hung node shows up as "timeout" quickly.
 DEFAULT_SOCKET_TIMEOUT_S = 0.25
+
+
+_live_probes: weakref.WeakSet[Probe] = weakref.WeakSet()
+
+
+def stop_all_probes() -> int:
+    """Stop every running probe's threads (without reading keys back); `labkit.stop_all()` calls this."""
+    probes = [probe for probe in list(_live_probes) if probe.running]
+    for probe in probes:
+        probe.stop(verify=False)
+    return len(probes)
 
 
 class ProbeError(LabkitError):
@@ -336,6 +348,7 @@ class Probe:
         if self._threads:
             raise ProbeError("this probe is already running (or ran); create a new Probe to measure again.")
         self.started = time.time()
+        _live_probes.add(self)
         for side, loop in ((self._writer, self._write_loop), (self._reader, self._read_loop)):
             if side is not None:
                 thread = threading.Thread(target=loop, args=(side,), name=f"labkit-probe-{loop.__name__}", daemon=True)
@@ -382,9 +395,14 @@ class Probe:
             if self.interval_s:
                 self._stopping.wait(self.interval_s)
 
+    @property
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
     def stop(self, verify: bool = True) -> ProbeResult:
         """Stop the traffic and return the result; `verify=True` reads every acknowledged key back."""
         self._stopping.set()
+        _live_probes.discard(self)
         for thread in self._threads:
             thread.join(10.0)
         if not self.stopped:

@@ -137,3 +137,14 @@ def test_longest_gap_measures_a_pause_that_no_operation_failed_during():
     result = ProbeResult(operations, 4, 0)
     assert result.write_unavailable_s == 0
     assert result.longest_gap_s("write") == pytest.approx(0.089, abs=1e-9)  # 0.011 -> 0.100
+
+
+def test_stop_all_stops_a_forgotten_probe_too(started_pids, monkeypatch):
+    with labkit.Standalone() as lab:
+        probe = Probe(lab).start()
+        eventually(lambda: len(probe.operations) >= 10)
+        # only this probe: the other tests' labs (a session fixture) must keep running
+        monkeypatch.setattr("labkit.topology.base._live_labs", set())
+        labkit.stop_all()
+        assert not probe.running
+        assert probe.result is not None and probe.result.acknowledged_writes_lost is None

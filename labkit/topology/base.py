@@ -43,7 +43,11 @@ _live_labs_lock = threading.Lock()
 
 
 def stop_all() -> int:
-    """Stop every lab this Python process started (the last cell of a notebook can call this)."""
+    """Stop every lab this Python process started, and any probe still sending traffic
+    (the last cell of a notebook can call this)."""
+    from ..probe import stop_all_probes
+
+    stop_all_probes()
     with _live_labs_lock:
         labs = list(_live_labs)
     for lab in labs:
