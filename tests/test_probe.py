@@ -144,7 +144,8 @@ def test_stop_all_stops_a_forgotten_probe_too(started_pids, monkeypatch):
         probe = Probe(lab).start()
         eventually(lambda: len(probe.operations) >= 10)
         # only this probe: the other tests' labs (a session fixture) must keep running
-        monkeypatch.setattr("labkit.topology.base._live_labs", set())
-        labkit.stop_all()
+        with monkeypatch.context() as patch:
+            patch.setattr("labkit.topology.base._live_labs", set())
+            labkit.stop_all()
         assert not probe.running
         assert probe.result is not None and probe.result.acknowledged_writes_lost is None
