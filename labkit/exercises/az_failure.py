@@ -143,13 +143,15 @@ class FailBack(Problem):
     title = "Fail back so the primaries are spread across the AZs again"
     needs = "cluster"
     hints = (
-        "Which AZ has no primary now? Look at [(s, lab.primary(s).az) for s in lab.shards].",
-        "lab.failover(0, to=node) makes `node`, a replica of shard 0, its primary (gracefully: no write is lost).",
-        "The replica of shard 0 in the AZ without a primary: next(n for n in lab.replicas(0) if n.az == 'az-a').",
+        "Which AZ has no primary now, and which has two? Look at [(s, lab.primary(s).name, lab.primary(s).az) for s in lab.shards].",
+        "lab.failover(shard, to=node) makes `node`, a replica of that shard, its primary (gracefully: no write is lost).",
+        "The nodes named shard-N-primary were placed by the rules: failing each shard back to it restores the layout.",
     )
     solution_code = dedent("""
-        free = (set(lab.azs) - {lab.primary(s).az for s in lab.shards}).pop()
-        lab.failover(0, to=next(node for node in lab.replicas(0) if node.az == free))
+        for shard in lab.shards:
+            original = lab.node(f"shard-{shard}-primary")
+            if lab.primary(shard) is not original:
+                lab.failover(shard, to=original)
     """)
     wrong_code = "lab.test_failover(1)"
     wrong_message = "primaries are not spread"
