@@ -14,7 +14,7 @@ from ..errors import ConfigurationError, TopologyStateError
 #: Colours per shard (and per series), chosen to stay distinct for colour-blind readers.
 PALETTE = (
     "#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB",
-    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+    "#332288", "#994F00", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
 )
 STATUS_COLOURS = {"up": "#2ca02c", "paused": "#ff9f1c", "down": "#d62728", "stopped": "#9e9e9e", "created": "#9e9e9e", "starting": "#9e9e9e"}
 #: The fewest seconds between two refreshes of a watched view.

@@ -56,8 +56,8 @@ class Dashboard(View):
             rows=2, cols=2, subplot_titles=[title for title, _ in _METRICS], vertical_spacing=0.16, horizontal_spacing=0.1,
         ))
         figure.update_layout(
-            title={"text": "dashboard", "font": {"size": 14}}, height=520, margin={"l": 50, "r": 20, "t": 80, "b": 40},
-            legend={"orientation": "h", "y": -0.08}, uirevision="keep",
+            title={"text": "dashboard", "font": {"size": 14}}, height=560, margin={"l": 50, "r": 20, "t": 80, "b": 40},
+            legend={"orientation": "h", "y": -0.16}, uirevision="keep",
         )
         figure.update_xaxes(title_text="seconds", row=2)
         return figure

@@ -35,7 +35,8 @@ class GeoScatter(View):
     def _build(self) -> go.FigureWidget:
         return go.FigureWidget(
             data=[
-                go.Scatter(name="places", mode="markers", x=[], y=[], text=[], marker={"size": 7, "color": "#9e9e9e"},
+                go.Scatter(name="places", mode="markers+text", x=[], y=[], text=[], textposition="top center",
+                           textfont={"size": 10, "color": "#777"}, marker={"size": 7, "color": "#9e9e9e"},
                            hovertemplate="%{text}<br>%{x:.4f}, %{y:.4f}<extra></extra>"),
                 go.Scatter(name="matches", mode="markers+text", x=[], y=[], text=[], textposition="top center",
                            marker={"size": 11, "color": colour(1)}, hovertemplate="%{text}<extra></extra>"),
