@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import textwrap
 
 import pytest
 
@@ -46,7 +47,7 @@ def target(request, standalone):
 
 def _run(code: str, r, lab) -> dict:
     namespace: dict = {"r": r, "lab": lab}
-    exec(code, namespace)  # noqa: S102 - the exercise's own solution or mistake
+    exec(textwrap.dedent(code), namespace)  # noqa: S102 - the exercise's own solution or mistake
     return namespace
 
 
