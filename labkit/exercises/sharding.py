@@ -143,7 +143,7 @@ class KeysPerShard(Problem):
     needs = "cluster"
     hints = (
         "DBSIZE on one node counts that node's keys; a shard's keys are on its primary.",
-        "lab.primary(shard).client().dbsize() for shard in lab.shards (or lab.state().keys_per_shard()).",
+        "lab.primary(shard).client().dbsize() for each shard in lab.shards (lab.keys_per_shard() does exactly that).",
     )
     solution_code = "answer = {shard: lab.primary(shard).client().dbsize() for shard in lab.shards}"
     wrong_code = "answer = {shard: r.dbsize() for shard in lab.shards}"
