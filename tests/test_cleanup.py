@@ -145,7 +145,15 @@ def test_sigkill_of_the_owner_lets_the_watchdog_stop_the_servers():
     assert _eventually(lambda: not Path(facts["workdir"]).exists()), "the watchdog should remove the lab's files"
 
 
-def test_the_next_start_sweeps_servers_whose_owner_and_watchdog_both_died():
+@pytest.fixture()
+def private_run_dir(tmp_path, monkeypatch):
+    """A run directory of this test alone, so that no other labkit process sweeps its orphan first."""
+    monkeypatch.setenv("LABKIT_RUN_DIR", str(tmp_path / "run"))
+    yield
+    sweep_orphans()  # whatever a failed assertion left behind in this directory
+
+
+def test_the_next_start_sweeps_servers_whose_owner_and_watchdog_both_died(private_run_dir):
     child, facts = _child("Standalone()", "time.sleep(600)")
     os.kill(facts["watchdog"], signal.SIGKILL)  # the worst case: the safety net is gone too
     child.send_signal(signal.SIGKILL)
@@ -157,7 +165,7 @@ def test_the_next_start_sweeps_servers_whose_owner_and_watchdog_both_died():
     assert not Path(facts["workdir"]).exists()
 
 
-def test_the_sweep_leaves_labs_of_live_owners_alone():
+def test_the_sweep_leaves_labs_of_live_owners_alone(private_run_dir):
     child, facts = _child("Standalone()", "time.sleep(600)")
     try:
         sweep_orphans()
