@@ -42,6 +42,8 @@ BATCH_SLOTS = 512
 KEYS_PER_MIGRATE = 200
 #: Connections per node used at once for CLUSTER SETSLOT.
 PARALLEL_SETSLOTS = 64
+SETSLOT_REPLICA_TIMEOUT_MS = 10_000
+SETSLOT_ATTEMPTS = 3
 MIGRATE_TIMEOUT_MS = 5000
 
 Progress = Callable[[str], None]
@@ -104,7 +106,7 @@ def move_slots(cluster: Cluster, moves: list[tuple[int, Node, Node]], progress: 
         groups[(source, target)].append(slot)
     primaries = [node for node in cluster.nodes if node.role is Role.PRIMARY]
     clients = {
-        node.port: node.client(decode_responses=False, socket_timeout=10.0, max_connections=PARALLEL_SETSLOTS + 2)
+        node.port: node.client(decode_responses=False, socket_timeout=30.0, max_connections=PARALLEL_SETSLOTS + 2)
         for node in primaries
     }
     moved_keys = 0
@@ -129,8 +131,9 @@ def _move_batch(
     source_id, target_id = cluster.node_id(source), cluster.node_id(target)
     source_client, target_client = clients[source.port], clients[target.port]
     # Order matters: IMPORTING on the target before MIGRATING on the source, so an ASK always lands.
-    _parallel(executor, target_client, [("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id) for slot in slots])
-    _parallel(executor, source_client, [("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id) for slot in slots])
+    wait = _setslot_timeout(cluster)
+    _parallel(executor, target_client, [("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id, *wait) for slot in slots])
+    _parallel(executor, source_client, [("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id, *wait) for slot in slots])
     moved = 0
     pending = slots
     while pending:
@@ -145,7 +148,7 @@ def _move_batch(
                 moved += len(keys)
     # The target first (it bumps its epoch); then the source and the other primaries (best effort:
     # gossip tells them anyway, and a primary left without slots may have become a replica).
-    assign = [("CLUSTER", "SETSLOT", slot, "NODE", target_id) for slot in slots]
+    assign = [("CLUSTER", "SETSLOT", slot, "NODE", target_id, *wait) for slot in slots]
     _parallel(executor, target_client, assign)
     others = [node for node in primaries if node is not target]
     # The source may turn into a replica the moment its last slot is gone (replica migration).
@@ -155,11 +158,35 @@ def _move_batch(
     return moved
 
 
+def _setslot_timeout(cluster: Cluster) -> tuple:
+    """Valkey >= 8 makes CLUSTER SETSLOT wait for the node's replicas, 2 s at most by default; a
+    loaded machine can need longer, so labkit allows 10 s (older engines do not wait at all)."""
+    engine = cluster.engine
+    if engine is not None and engine.name == "valkey" and engine.version >= (8, 0, 0):
+        return ("TIMEOUT", SETSLOT_REPLICA_TIMEOUT_MS)
+    return ()
+
+
 def _pipeline(client: redis.Redis, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
-    pipe = client.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    return pipe.execute(raise_on_error=raise_on_error)
+    """Send commands in one round trip; retry those refused because replicas were too slow
+    (NOREPLICAS: the node did not apply them), then raise the first other error if asked."""
+    replies: list[Any] = [None] * len(commands)
+    pending = list(range(len(commands)))
+    for attempt in range(SETSLOT_ATTEMPTS):
+        pipe = client.pipeline(transaction=False)
+        for index in pending:
+            pipe.execute_command(*commands[index])
+        for index, reply in zip(pending, pipe.execute(raise_on_error=False)):
+            replies[index] = reply
+        pending = [index for index in pending if isinstance(replies[index], redis.ResponseError) and str(replies[index]).startswith("NOREPLICAS")]
+        if not pending:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    if raise_on_error:
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+    return replies
 
 
 def _submit(executor: ThreadPoolExecutor, client: redis.Redis, commands: list[tuple], raise_on_error: bool = True) -> list:
@@ -184,10 +211,11 @@ def slot_migrating(cluster: Cluster, slot: int, shard: int) -> Iterator[tuple[No
     if source is None or source is target:
         raise ConfigurationError(f"slot {slot} is already in shard {shard}; pick a slot another shard owns.")
     _require_all_up(cluster, "move a slot")
-    clients = {node.port: node.client(decode_responses=False, socket_timeout=10.0) for node in cluster.nodes if node.role is Role.PRIMARY}
+    clients = {node.port: node.client(decode_responses=False, socket_timeout=30.0) for node in cluster.nodes if node.role is Role.PRIMARY}
     try:
-        clients[target.port].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source))
-        clients[source.port].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(target))
+        wait = _setslot_timeout(cluster)
+        _pipeline(clients[target.port], [("CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source), *wait)])
+        _pipeline(clients[source.port], [("CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(target), *wait)])
         cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"slot {slot} migrating")
         try:
             yield source, target

@@ -167,3 +167,24 @@ def test_a_slot_held_half_way_shows_ask_to_a_plain_client_and_moves_on_exit(star
         with pytest.raises(ConfigurationError, match="already in shard"):
             with cluster.slot_migrating(slot, 1):
                 pass
+
+
+def test_a_slot_move_waits_out_a_replica_too_slow_to_acknowledge(started_pids, monkeypatch):
+    import os
+    import signal
+    import threading
+
+    monkeypatch.setattr("labkit.scaling.SETSLOT_REPLICA_TIMEOUT_MS", 200)
+    with labkit.Cluster(shards=2, replicas=1, azs=("az-a", "az-b")) as cluster:
+        client = cluster.client()
+        tag = cluster.hash_tag_for(0)
+        client.set(f"{tag}:k", "v")
+        slot = client.keyslot(f"{tag}:k")
+        slow = cluster.replicas(1)[0]
+        # The target's replica hangs for 0.3 s without labkit knowing (as on an overloaded machine):
+        # Valkey >= 8 refuses SETSLOT after 200 ms (NOREPLICAS) and labkit tries again.
+        os.kill(slow.pid, signal.SIGSTOP)
+        threading.Timer(0.3, os.kill, args=(slow.pid, signal.SIGCONT)).start()
+        with cluster.slot_migrating(slot, 1):
+            pass
+        assert cluster.primary(1).client().get(f"{tag}:k") == "v"
