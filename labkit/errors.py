@@ -10,6 +10,9 @@ The hierarchy::
     ├── NodeStartError              a server process died or never answered on start
     ├── TopologyStateError          start() on a running lab, client() on a stopped one, ...
     ├── ClusterNotReadyError        the cluster did not converge before its deadline
+    ├── FailoverError               a failover could not be done, or did not finish in time
+    ├── ScalingError                a reshard, shard removal or scale-up copy could not be done
+    ├── ProbeError                  a probe could not read its keys back
     └── NoLabError                  `labkit status/down/attach` found no lab started by `labkit up`
 
 Example::
@@ -63,3 +66,15 @@ class ClusterNotReadyError(LabkitError, TimeoutError):
 
 class NoLabError(LabkitError):
     """No lab started by `labkit up` is running for this user."""
+
+
+class FailoverError(LabkitError):
+    """A failover could not be done, or did not finish in time; the message says why and what to do."""
+
+
+class ScalingError(LabkitError):
+    """A scaling step could not be done (or a copy did not verify); the message says what to do."""
+
+
+class ProbeError(LabkitError):
+    """The probe could not read its keys back; the message says what to do."""

@@ -23,7 +23,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import LabkitError
+from .errors import FailoverError
 from .node import Node, NodeStatus
 
 #: How often the replication-group monitor PINGs the primary.
@@ -31,10 +31,6 @@ MONITOR_INTERVAL_S = 0.05
 #: How long one health-check PING may take before it counts as a failure.
 PING_TIMEOUT_S = 0.25
 FAILOVER_MODES = ("graceful", "force", "takeover")
-
-
-class FailoverError(LabkitError):
-    """A failover could not be done, or did not finish in time; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

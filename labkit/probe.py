@@ -32,7 +32,7 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from .endpoints import Endpoint
-from .errors import ConfigurationError, LabkitError
+from .errors import ConfigurationError, ProbeError
 
 #: An operation slower than this counts as "not working" for the unavailability windows.
 DEFAULT_SLOW_S = 0.2
@@ -49,10 +49,6 @@ def stop_all_probes() -> int:
     for probe in probes:
         probe.stop(verify=False)
     return len(probes)
-
-
-class ProbeError(LabkitError):
-    """The probe could not read its keys back; the message says what to do."""
 
 
 class NotReplicatedError(Exception):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from .errors import ConfigurationError, LabkitError, TopologyStateError
+from .errors import ConfigurationError, ScalingError, TopologyStateError
 from .faults import wait_until
 from .node import Node, NodeStatus, Role
 from .ports import BUS_PORT_OFFSET
@@ -47,10 +47,6 @@ SETSLOT_ATTEMPTS = 3
 MIGRATE_TIMEOUT_MS = 5000
 
 Progress = Callable[[str], None]
-
-
-class ScalingError(LabkitError):
-    """A scaling step could not be done (or a copy did not verify); the message says what to do."""
 
 
 # -- reading the slot map ------------------------------------------------------------------------
