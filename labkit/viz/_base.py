@@ -22,6 +22,8 @@ MIN_INTERVAL_S = 0.05
 #: After a view is displayed, background refreshes wait until the browser has drawn it (it reports
 #: back), or this many seconds where no browser is there to report (nbval, nbconvert).
 RENDER_GRACE_S = 3.0
+#: How many times a view that the browser drew empty is drawn again (see `View._check_drawn`).
+MAX_REDRAWS = 2
 
 
 def colour(index: int) -> str:
@@ -51,10 +53,13 @@ class View:
         self._rendered = threading.Event()
         self._hold_until = 0.0
         self.figure = self._build()
+        self._display_handle: Any = None
+        self._redraws_left = MAX_REDRAWS
         if hasattr(self.figure, "observe"):
             # Plotly's front end answers a freshly drawn figure with its layout; updates sent while a view
             # is still being created can leave that view blank, so background refreshes wait for this.
             self.figure.observe(lambda _change: self._rendered.set(), names=["_js2py_layoutDelta"])
+            self.figure.observe(self._check_drawn, names=["_js2py_traceDeltas"])
 
     # -- the one way in -------------------------------------------------------------------
     def update(self, data: Any) -> Self:
@@ -84,7 +89,7 @@ class View:
         if static:
             display(_Static(self.text()))
         else:
-            display(self)
+            self._display_handle = display(self, display_id=True)
 
     def watch(self, interval: float = 0.5, display: bool = True) -> None:
         """Display the view and refresh it every `interval` seconds on a background thread until `stop()`.
@@ -104,7 +109,7 @@ class View:
 
             self._rendered.clear()
             self._hold_until = time.monotonic() + RENDER_GRACE_S
-            show_now(self)
+            self._display_handle = show_now(self, display_id=True)
         _Poller.join(self, float(interval))
 
     def stop(self) -> Self:
@@ -113,6 +118,20 @@ class View:
         if poller is not None:
             poller.leave(self)
         return self
+
+    def _check_drawn(self, change: dict) -> None:
+        """Draw the output again when the browser drew this figure without its traces.
+
+        With plotly 6-7 and anywidget, FigureWidgets displayed in quick succession are sometimes drawn
+        from an empty model state (a blank plot, no error). The browser says so in its first report
+        (trace deltas for no traces); replacing the output makes it draw a fresh view of the model.
+        """
+        report = change.get("new")
+        if not isinstance(report, dict) or report.get("trace_deltas") != [] or not self.figure.data:
+            return
+        if self._display_handle is not None and self._redraws_left > 0:
+            self._redraws_left -= 1
+            self._display_handle.update(self)
 
     def _ready_for_background_updates(self) -> bool:
         return self._rendered.is_set() or time.monotonic() >= self._hold_until
@@ -132,8 +151,9 @@ class View:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
         # JupyterLab with widgets renders the live widget; GitHub, nbviewer and static exports,
         # which cannot run widgets, fall back to the HTML/text summary of the same data.
-        bundle = dict(self.figure._repr_mimebundle_(include=include, exclude=exclude) or {})
-        static = _Static(self.text())
+        with self._lock:  # plotly copies the figure's state here: not while a background refresh changes it
+            bundle = dict(self.figure._repr_mimebundle_(include=include, exclude=exclude) or {})
+            static = _Static(self.text())
         bundle["text/plain"] = static.text
         bundle["text/html"] = static._repr_html_()
         return bundle
