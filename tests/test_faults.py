@@ -128,7 +128,8 @@ def test_failing_the_primarys_az_promotes_a_replica_elsewhere_and_reports_the_ou
         group.primary_endpoint.client().set("k", "v")
         with group.az_failed(old.az) as report:
             assert report.shards_that_lost_writes == (0,)
-            assert 0.5 <= report.write_outage_s[0] < 10
+            # At least about the 0.5 s detection time (the clock starts a moment after the kill).
+            assert 0.45 <= report.write_outage_s[0] < 10
             new = group.primary()
             assert new is not old and new.az != old.az
             assert report.new_primaries == {0: new.name}
