@@ -7,9 +7,12 @@ from .core import (
     Outcome,
     Problem,
     Result,
+    as_text,
+    call_learner,
     current_client,
     current_topology,
     expect,
+    expect_callable,
     expect_key,
     expect_ttl,
     expect_type,
@@ -17,6 +20,6 @@ from .core import (
 )
 
 __all__ = [
-    "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result",
-    "current_client", "current_topology", "expect", "expect_key", "expect_ttl", "expect_type", "use",
+    "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result", "as_text", "call_learner",
+    "current_client", "current_topology", "expect", "expect_callable", "expect_key", "expect_ttl", "expect_type", "use",
 ]

@@ -16,9 +16,9 @@ import json
 import threading
 import time
 from textwrap import dedent
-from typing import Any, Callable
+from typing import Any
 
-from .core import NotAttempted, Problem, expect, use
+from .core import NotAttempted, Problem, expect, expect_callable, use
 
 __all__ = ["CountingDatabase", "q1", "q2", "q3", "q4", "use"]
 
@@ -51,10 +51,6 @@ class CountingDatabase:
         self.products[int(product_id)]["price"] = float(price)
 
 
-def _callable(answer: Any, name: str) -> Callable:
-    expect(callable(answer), f"pass your function itself, e.g. q.check({name}) (without calling it); got {type(answer).__name__}")
-    return answer
-
 
 class CacheAside(Problem):
     title = "Cache-aside with a TTL"
@@ -86,7 +82,7 @@ class CacheAside(Problem):
     wrong_message = "read the database 3 times"
 
     def verify(self, r: Any, answer: Any) -> str:
-        get_product = _callable(answer, "get_product")
+        get_product = expect_callable(answer, "get_product")
         r.delete("product:1", "product:2")
         db = CountingDatabase()
         results = [get_product(r, db, 1), get_product(r, db, 1), get_product(r, db, 2)]
@@ -174,7 +170,7 @@ class StampedeLock(Problem):
     requests = 8
 
     def verify(self, r: Any, answer: Any) -> str:
-        get_report = _callable(answer, "get_report")
+        get_report = expect_callable(answer, "get_report")
         r.delete("report:daily", "lock:report:daily")
         builds = []
         results: list[Any] = [None] * self.requests
@@ -233,7 +229,7 @@ class WriteThrough(Problem):
     wrong_message = "write-through puts the new value in the cache"
 
     def verify(self, r: Any, answer: Any) -> str:
-        update_price = _callable(answer, "update_price")
+        update_price = expect_callable(answer, "update_price")
         db = CountingDatabase()
         r.set("product:3", json.dumps(db.products[3]), ex=300)
         update_price(r, db, 3, 12.5)

@@ -130,6 +130,26 @@ def expect_ttl(r: Any, key: str, low: float, high: float) -> None:
     expect(low * 1000 <= ttl <= high * 1000, f"{key!r} has a TTL of {ttl / 1000:.1f} s; expected between {low:g} and {high:g} s")
 
 
+def as_text(value: Any) -> str:
+    """A server reply as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def call_learner(function: Any, *args: Any) -> Any:
+    """Call the learner's function; if it raises, fail the check with what was called and the error."""
+    try:
+        return function(*args)
+    except Exception as error:  # the learner's code: any exception is a finding, not a crash
+        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
+        raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
+
+
+def expect_callable(answer: Any, name: str) -> Any:
+    """The answer must be a function (passed itself, not called)."""
+    expect(callable(answer), f"pass your function itself, e.g. q.check({name}) (without calling it); got {type(answer).__name__}")
+    return answer
+
+
 class Problem:
     """One exercise. Subclass it, fill in the class attributes, and write `verify`."""
 

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from .core import Incorrect, Problem, expect, expect_type, use
+from .core import Problem, as_text, call_learner, expect, expect_type, use
 
 __all__ = ["CAFES", "q1", "q2", "q3", "q4", "use"]
 
@@ -26,9 +26,6 @@ CAFES: dict[str, tuple[float, float]] = {
 }
 _CHECK_POINT = (13.41, 52.52)  # where exercise 4's check stands: central Berlin
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @functools.cache
@@ -57,7 +54,7 @@ def _load_cities(r: Any, min_population: int = 100_000) -> None:
         removed: set[str] = set()
         for _, _, name, _ in sorted(cities, key=lambda city: -city[3]):
             if name not in removed:
-                removed.update(_text(other) for other in r.geosearch("geo:cities", member=name, radius=10, unit="km") if _text(other) != name)
+                removed.update(as_text(other) for other in r.geosearch("geo:cities", member=name, radius=10, unit="km") if as_text(other) != name)
         _districts[min_population] = frozenset(removed)
     if _districts[min_population]:
         r.zrem("geo:cities", *_districts[min_population])
@@ -72,16 +69,8 @@ def _cities_ready(r: Any, *members: str) -> None:
 
 def _names(answer: Any) -> list[str]:
     expect(isinstance(answer, (list, tuple)), f"pass a list of city names, not a {type(answer).__name__}")
-    return [_text(item[0] if isinstance(item, (list, tuple)) else item) for item in answer]
+    return [as_text(item[0] if isinstance(item, (list, tuple)) else item) for item in answer]
 
-
-def _call(function: Any, *args: Any) -> Any:
-    """Call the learner's function; if it raises, say so in the check's message."""
-    try:
-        return function(*args)
-    except Exception as error:  # the learner's code: any exception is a finding, not a crash
-        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
-        raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
 
 
 class AddCafes(Problem):
@@ -112,7 +101,7 @@ for name, (lon, lat) in CAFES.items():
             if abs(got_lon - lat) < 1e-3 and abs(got_lat - lon) < 1e-3:
                 expect(False, f"{name}: longitude and latitude are swapped; GEOADD takes the longitude first")
             expect(abs(got_lon - lon) < 1e-3 and abs(got_lat - lat) < 1e-3, f"{name} is at ({got_lon:.4f}, {got_lat:.4f}); it should be at ({lon}, {lat})")
-        extra = sorted({_text(m) for m in r.zrange("places:cafes", 0, -1)} - set(CAFES))
+        extra = sorted({as_text(m) for m in r.zrange("places:cafes", 0, -1)} - set(CAFES))
         expect(not extra, f"places:cafes also holds {extra}; only the three cafés belong there")
         km = r.geodist("places:cafes", "Cafe de Flore", "Cafe Central", unit="km")
         return f"Cafe de Flore and Cafe Central are {km:.0f} km apart."
@@ -136,7 +125,7 @@ class NearestToBerlin(Problem):
         _cities_ready(r, "Berlin")
         names = _names(answer)
         expect("Berlin" not in names, "your list includes Berlin itself (distance 0 km): leave it out")
-        expected = [_text(m) for m in r.geosearch("geo:cities", member="Berlin", radius=2000, unit="km", sort="ASC", count=6)][1:]
+        expected = [as_text(m) for m in r.geosearch("geo:cities", member="Berlin", radius=2000, unit="km", sort="ASC", count=6)][1:]
         expect(len(names) == 5, f"you passed {len(names)} cities; the exercise asks for 5")
         if sorted(names) == sorted(expected) and names != expected:
             expect(False, "the right cities in the wrong order: nearest first (sort='ASC')")
@@ -222,15 +211,15 @@ answer = nearby_cached
         key = f"near:{lon:.1f}:{lat:.1f}"
         r.delete(key)
         try:
-            expected = [_text(m) for m in r.geosearch("geo:cities", longitude=lon, latitude=lat, radius=200, unit="km", sort="ASC", count=10)]
-            first = _names(_call(answer, lon, lat))
+            expected = [as_text(m) for m in r.geosearch("geo:cities", longitude=lon, latitude=lat, radius=200, unit="km", sort="ASC", count=10)]
+            first = _names(call_learner(answer, lon, lat))
             expect(first == expected, f"nearby_cached({lon}, {lat}) returned {first}; the 10 nearest cities within 200 km, nearest first, are {expected}")
             expect(r.exists(key), f"nearby_cached({lon}, {lat}) did not write the cache key {key!r}")
             ttl = r.ttl(key)
             expect(ttl != -1, f"{key} has no TTL: the cache would never refresh; SET it with ex=60")
             expect(0 < ttl <= 60, f"{key} has a TTL of {ttl} s; use 60 s")
             r.set(key, json.dumps(["a value only the cache holds"]), ex=60)
-            second = _names(_call(answer, lon, lat))
+            second = _names(call_learner(answer, lon, lat))
             expect(second == ["a value only the cache holds"], "the second call did not read the cache: GET the key first and return its JSON on a hit")
         finally:
             r.delete(key)

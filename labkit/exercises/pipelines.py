@@ -14,7 +14,7 @@ from functools import lru_cache
 from textwrap import dedent
 from typing import Any
 
-from .core import Problem, expect, expect_type, use
+from .core import Problem, expect, expect_callable, expect_type, use
 
 __all__ = ["REVIEWS", "VISITOR_EVENTS", "label", "q1", "q2", "q3", "q4", "use"]
 
@@ -67,10 +67,6 @@ def label(text: str) -> str:
     return "neutral"
 
 
-def _callable(answer: Any, name: str) -> Any:
-    expect(callable(answer), f"pass your function itself, e.g. q.check({name}) (without calling it); got {type(answer).__name__}")
-    return answer
-
 
 class LowBatteryRule(Problem):
     title = "Write the low-battery rule"
@@ -106,7 +102,7 @@ class LowBatteryRule(Problem):
     )
 
     def verify(self, r: Any, answer: Any) -> str:
-        rule = _callable(answer, "low_battery_rule")
+        rule = expect_callable(answer, "low_battery_rule")
         r.delete("devices:low_battery")
         latest: dict[str, float] = {}
         for reading in self.readings:
@@ -144,7 +140,7 @@ class IdempotencyKeys(Problem):
     events = ("e1", "e2", "e1", "e3", "e2", "e1")
 
     def verify(self, r: Any, answer: Any) -> str:
-        first_time = _callable(answer, "first_time")
+        first_time = expect_callable(answer, "first_time")
         r.delete(*{f"seen:{event}" for event in self.events})
         seen: set[str] = set()
         for event in self.events:

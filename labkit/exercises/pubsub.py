@@ -18,15 +18,12 @@ import time
 import uuid
 from typing import Any
 
-from .core import Incorrect, Problem, expect, use
+from .core import Problem, as_text, call_learner, expect, use
 
 __all__ = ["q1", "q2", "q3", "use"]
 
 _WAIT_S = 3.0  # the longest a check waits for a message that should arrive (it returns as soon as it does)
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _is_subscriber(value: Any) -> bool:
@@ -41,7 +38,7 @@ def _synchronise(subscriber: Any, who: str) -> None:
     deadline = time.monotonic() + _WAIT_S
     while time.monotonic() < deadline:
         message = subscriber.get_message(timeout=max(deadline - time.monotonic(), 0.01))
-        if message is not None and message.get("type") == "subscribe" and _text(message.get("channel")) == channel:
+        if message is not None and message.get("type") == "subscribe" and as_text(message.get("channel")) == channel:
             subscriber.unsubscribe(channel)
             return
     expect(False, f"{who} did not confirm a subscription within {_WAIT_S:g} s: is another thread (run_in_thread) reading it? Pass a subscriber no thread reads")
@@ -55,19 +52,11 @@ def _collect(subscriber: Any, until: str) -> list[tuple[str, str]]:
         message = subscriber.get_message(timeout=max(deadline - time.monotonic(), 0.01))
         if message is None or message.get("type") not in ("message", "pmessage"):
             continue
-        received.append((_text(message["channel"]), _text(message["data"])))
+        received.append((as_text(message["channel"]), as_text(message["data"])))
         if received[-1][1] == until:
             break
     return received
 
-
-def _call(function: Any, *args: Any) -> Any:
-    """Call the learner's function; if it raises, say so in the check's message."""
-    try:
-        return function(*args)
-    except Exception as error:  # the learner's code: any exception is a finding, not a crash
-        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
-        raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
 
 
 class SensorPattern(Problem):
@@ -100,7 +89,7 @@ answer = p
         received = _collect(answer, until=sent[-1][1])
         channels = [channel for channel, data in received if data.endswith(token)]
         if not channels:
-            literal = "sensor:*" in {_text(name) for name in getattr(answer, "channels", {})}
+            literal = "sensor:*" in {as_text(name) for name in getattr(answer, "channels", {})}
             expect(not literal, "SUBSCRIBE 'sensor:*' listens to one channel literally named 'sensor:*'; use PSUBSCRIBE for a pattern")
             expect(False, "your subscriber received none of the messages published to sensor:kitchen and sensor:garage")
         expect("door:front" not in channels, "your subscriber also received the message on door:front: the pattern should match sensor channels only")
@@ -183,18 +172,18 @@ answer = send
         try:
             listener.subscribe(f"chat:{room}")
             _synchronise(listener, "the check's own subscriber")
-            _call(answer, room, "ada", "hello")
+            call_learner(answer, room, "ada", "hello")
             got = [data for _, data in _collect(listener, until="ada: hello")]
             expect("ada: hello" in got, f"send({room!r}, 'ada', 'hello') published {got or 'nothing'} on chat:{room}; expected the line 'ada: hello'")
             expect(r.exists(history), f"send() kept no history: {history} does not exist, so a user who joins later sees nothing")
-            kind = _text(r.type(history))
+            kind = as_text(r.type(history))
             expect(kind == "list", f"{history} holds a {kind}; keep the history in a list")
-            expect("ada: hello" in [_text(line) for line in r.lrange(history, 0, -1)], f"'ada: hello' is not in {history}")
+            expect("ada: hello" in [as_text(line) for line in r.lrange(history, 0, -1)], f"'ada: hello' is not in {history}")
             for number in range(55):
-                _call(answer, room, "bot", f"m{number}")
+                call_learner(answer, room, "bot", f"m{number}")
             length = r.llen(history)
             expect(length <= 50, f"after 56 messages {history} holds {length} lines: cap it at the last 50 with LTRIM")
-            lines = [_text(line) for line in r.lrange(history, 0, -1)]
+            lines = [as_text(line) for line in r.lrange(history, 0, -1)]
             expect(length == 50 and "bot: m54" in lines and "bot: m4" not in lines, f"{history} should hold exactly the 50 newest lines; it holds {length}, newest kept: {'bot: m54' in lines}")
         finally:
             listener.close()

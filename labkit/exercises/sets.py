@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import Incorrect, Problem, expect, expect_type, use
+from .core import Problem, call_learner, expect, expect_type, use
 
 __all__ = ["RESULT", "TAG", "q1", "q2", "q3", "use"]
 
@@ -30,14 +30,6 @@ TAG_INDEX: dict[str, tuple[str, ...]] = {
 def _members(r: Any, key: str) -> set[str]:
     return {m.decode() if isinstance(m, bytes) else str(m) for m in r.smembers(key)}
 
-
-def _call(function: Any, *args: Any) -> Any:
-    """Call the learner's function; if it raises, say so in the check's message."""
-    try:
-        return function(*args)
-    except Exception as error:  # the learner's code: any exception is a finding, not a crash
-        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
-        raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
 
 
 class TagAnArticle(Problem):
@@ -124,11 +116,11 @@ answer = first_time
         ids = ["q3-check-a", "q3-check-b"]
         r.srem("seen:events", *ids)
         try:
-            first = _call(answer, ids[0])
+            first = call_learner(answer, ids[0])
             expect(first is True or first == 1, f"first_time({ids[0]!r}) returned {first!r} the first time it saw that id; it should return True")
-            again = _call(answer, ids[0])
+            again = call_learner(answer, ids[0])
             expect(again is False or again == 0, f"first_time({ids[0]!r}) returned {again!r} the second time; a duplicate should give False")
-            other = _call(answer, ids[1])
+            other = call_learner(answer, ids[1])
             expect(other is True or other == 1, f"first_time({ids[1]!r}) returned {other!r} for a new id; it should return True")
             if r.exists("seen:events"):
                 expect_type(r, "seen:events", "set")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import Problem, expect, expect_type, use
+from .core import Problem, as_text, expect, expect_type, use
 
 __all__ = ["SEASON", "q1", "q2", "q3", "q4", "use"]
 
@@ -22,9 +22,6 @@ SEASON: dict[str, int] = {
 }
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def _season_ready(r: Any) -> None:
     expect(r.exists("lb:season"), "lb:season does not exist: run the cell that creates it at the start of the exercises")
@@ -33,7 +30,7 @@ def _season_ready(r: Any) -> None:
 
 def _names(answer: Any, what: str) -> list[str]:
     expect(isinstance(answer, (list, tuple)), f"pass {what} as a list of player names, not a {type(answer).__name__}")
-    return [_text(item) for item in answer]
+    return [as_text(item) for item in answer]
 
 
 class WeeklyBoard(Problem):
@@ -55,7 +52,7 @@ r.zadd("lb:weekly", {"ada": 15})
 
     def verify(self, r: Any, answer: Any) -> str:
         expect_type(r, "lb:weekly", "zset")
-        board = {_text(member): score for member, score in r.zrange("lb:weekly", 0, -1, withscores=True)}
+        board = {as_text(member): score for member, score in r.zrange("lb:weekly", 0, -1, withscores=True)}
         wanted = {"ada": 135, "grace": 95, "linus": 95, "alan": 80}
         missing = sorted(set(wanted) - set(board))
         expect(not missing, f"lb:weekly has no score for {', '.join(missing)}")
@@ -89,10 +86,10 @@ class TopThree(Problem):
         pairs = []
         for item in answer:
             expect(isinstance(item, (list, tuple)) and len(item) == 2, f"each entry should be a (player, score) pair; got {item!r} (add withscores=True)")
-            pairs.append((_text(item[0]), float(item[1])))
-        expected = [(_text(m), float(s)) for m, s in r.zrange("lb:season", 0, 2, desc=True, withscores=True)]
+            pairs.append((as_text(item[0]), float(item[1])))
+        expected = [(as_text(m), float(s)) for m, s in r.zrange("lb:season", 0, 2, desc=True, withscores=True)]
         expect(len(pairs) == 3, f"you passed {len(pairs)} entries; the top three is 3")
-        lowest = [(_text(m), float(s)) for m, s in r.zrange("lb:season", 0, 2, withscores=True)]
+        lowest = [(as_text(m), float(s)) for m, s in r.zrange("lb:season", 0, 2, withscores=True)]
         expect(pairs != lowest, "these are the three lowest scores first: ask for the highest first (REV / desc=True)")
         expect(pairs == expected, f"you passed {pairs}; the top three is {expected}")
         return f"{expected[0][0]} leads the season."
@@ -124,7 +121,7 @@ answer = r.zrange("lb:season", max(rank - 2, 0), rank + 2, desc=True)
         names = _names(answer, "the five players")
         rank = r.zrevrank("lb:season", "mallory")
         expect(rank is not None, "mallory is not on lb:season: run the cell that creates it")
-        expected = [_text(m) for m in r.zrange("lb:season", max(rank - 2, 0), rank + 2, desc=True)]
+        expected = [as_text(m) for m in r.zrange("lb:season", max(rank - 2, 0), rank + 2, desc=True)]
         if sorted(names) == sorted(expected) and names != expected:
             expect(False, f"the right players in the wrong order: {names}; highest score first is {expected}")
         expect(names == expected, f"you passed {names}; it should be the 5 players around mallory, highest first: two above, mallory, two below")
