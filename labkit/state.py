@@ -278,29 +278,44 @@ def snapshot(topology: Any) -> TopologyState:
 
 
 class _Reader:
-    """Keeps one short-timeout client per node, so snapshots many times a second stay cheap."""
+    """Keeps one short-timeout connection per node, so snapshots many times a second stay cheap.
+
+    It speaks to each node through a bare redis-py Connection: the commands go out in one write and
+    the raw replies are picked apart here, which costs a fraction of a client pipeline.
+    """
 
     def __init__(self, topology: Any) -> None:
         self.topology = topology
-        self._clients: dict[int, redis.Redis] = {}
-        self._lock = threading.Lock()
+        self._connections: dict[int, redis.Connection] = {}
+        self._lock = threading.Lock()  # one snapshot of a topology at a time: they share connections
 
-    def _client(self, node: Node) -> redis.Redis:
-        with self._lock:
-            client = self._clients.get(node.port)
-            if client is None:
-                client = redis.Redis(
-                    host="127.0.0.1", port=node.port, decode_responses=True,
-                    socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
-                    retry=Retry(NoBackoff(), 0),  # one try: a silent node is the answer, not a glitch
-                    client_name="labkit-state",
-                )
-                # Raw INFO text: picking the dozen fields we need is much cheaper than parsing them all.
-                client.set_response_callback("INFO", lambda response, **_options: _parse_info(response))
-                self._clients[node.port] = client
-            return client
+    def _connection(self, node: Node) -> redis.Connection:
+        connection = self._connections.get(node.port)
+        if connection is None:
+            connection = redis.Connection(
+                host="127.0.0.1", port=node.port, decode_responses=True,
+                socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),  # one try: a silent node is the answer, not a glitch
+                client_name="labkit-state",
+            )
+            self._connections[node.port] = connection
+        return connection
+
+    def _ask(self, node: Node, commands: list[tuple]) -> list:
+        connection = self._connection(node)
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            return [connection.read_response() for _ in commands]
+        except BaseException:
+            # A reply may still be on its way: never reuse a connection that is out of step.
+            connection.disconnect()
+            raise
 
     def read(self) -> TopologyState:
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> TopologyState:
         topology = self.topology
         cluster = topology.kind == "cluster"
         nodes: list[Node] = list(topology.nodes)
@@ -415,29 +430,29 @@ class _Reader:
             return NodeStatus.DOWN, None, None, None
         if node.status is NodeStatus.PAUSED:
             return NodeStatus.PAUSED, None, None, None  # labkit paused it: asking would only time out
-        pipe = self._client(node).pipeline(transaction=False)
-        pipe.info(*_INFO_SECTIONS)
+        commands: list[tuple] = [("INFO", *_INFO_SECTIONS)]
         if cluster:
-            pipe.execute_command("CLUSTER", "NODES")
+            commands.append(("CLUSTER", "NODES"))
             if node.role is Role.PRIMARY:  # the cluster's verdict is read from primaries only
-                pipe.execute_command("CLUSTER", "INFO")
+                commands.append(("CLUSTER", "INFO"))
         try:
-            answers = pipe.execute()
+            answers = self._ask(node, commands)
         except redis.TimeoutError:
             return NodeStatus.PAUSED, None, None, None  # alive but silent: stopped (SIGSTOP) or stuck
         except redis.ConnectionError:
             return (NodeStatus.DOWN if not node.is_running() else NodeStatus.PAUSED), None, None, None
         except redis.ResponseError:
             return NodeStatus.UP, None, None, None  # e.g. still loading its data set
+        info = _parse_info(answers[0])
         if cluster:
-            return NodeStatus.UP, answers[0], _text(answers[1]), (_text(answers[2]) if len(answers) > 2 else None)
-        return NodeStatus.UP, answers[0], None, None
+            return NodeStatus.UP, info, _text(answers[1]), (_text(answers[2]) if len(answers) > 2 else None)
+        return NodeStatus.UP, info, None, None
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+            for connection in self._connections.values():
+                connection.disconnect()
+            self._connections.clear()
 
 
 _readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
