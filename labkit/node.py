@@ -253,15 +253,20 @@ class Node:
         return self.pid is not None and is_our_server(self.pid, self.port)
 
     # -- helpers ----------------------------------------------------------------------------
+    def connection_options(self) -> dict:
+        """Where and how to connect: address, TLS options and labkit's credentials (if any)."""
+        return {
+            "host": "127.0.0.1", "port": self.port,
+            **(self.config.tls.client_options() if self.config.tls else {}),
+            **({"username": self.credentials[0], "password": self.credentials[1]} if self.credentials else {}),
+        }
+
     def client(self, *, decode_responses: bool = True, readonly: bool = False, **kwargs) -> redis.Redis:
         """A plain redis-py client for this node; `readonly=True` allows reads on a cluster replica."""
-        options = {"host": "127.0.0.1", "port": self.port, "decode_responses": decode_responses,
-                   "socket_connect_timeout": 1.0, "socket_timeout": 5.0,
+        options = {"decode_responses": decode_responses, "socket_connect_timeout": 1.0, "socket_timeout": 5.0,
                    # Retry briefly: redis-py's default backs off for seconds, even on a wrong password.
                    "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
-                   **(self.config.tls.client_options() if self.config.tls else {}),
-                   **({"username": self.credentials[0], "password": self.credentials[1]} if self.credentials else {}),
-                   **kwargs}
+                   **self.connection_options(), **kwargs}
         if readonly:
             options["redis_connect_func"] = _connect_readonly
         return redis.Redis(**options)

@@ -290,14 +290,20 @@ class _Reader:
         self._lock = threading.Lock()  # one snapshot of a topology at a time: they share connections
 
     def _connection(self, node: Node) -> redis.Connection:
+        options = node.connection_options()  # TLS and labkit's credentials, once users are applied
         connection = self._connections.get(node.port)
+        if connection is not None and getattr(connection, "labkit_options", None) != options:
+            connection.disconnect()  # the node's credentials changed (labkit.acl): log in again
+            connection = None
         if connection is None:
-            connection = redis.Connection(
-                host="127.0.0.1", port=node.port, decode_responses=True,
+            connection_class = redis.SSLConnection if options.get("ssl") else redis.Connection
+            connection = connection_class(
+                **{name: value for name, value in options.items() if name != "ssl"}, decode_responses=True,
                 socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
                 retry=Retry(NoBackoff(), 0),  # one try: a silent node is the answer, not a glitch
                 client_name="labkit-state",
             )
+            connection.labkit_options = options
             self._connections[node.port] = connection
         return connection
 
