@@ -231,3 +231,12 @@ def test_every_view_renders_in_jupyterlab_in_chromium(chromium, jupyterlab):
     assert any(title.startswith("stream orders") for title in by_title)
     assert any(title.startswith("top 5 of scores") for title in by_title)
     assert not [error for error in console_errors if "widget" in error.lower()], console_errors
+
+
+def test_a_missing_browser_skips_unless_the_browser_test_is_required(monkeypatch):
+    monkeypatch.delenv("LABKIT_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        skip_or_fail("Chromium is not installed")
+    monkeypatch.setenv("LABKIT_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="LABKIT_REQUIRE_BROWSER=1"):
+        skip_or_fail("Chromium is not installed")
