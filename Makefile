@@ -29,6 +29,7 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cluster_startup.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/views_cpu.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
