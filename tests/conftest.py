@@ -33,3 +33,17 @@ def redis_oss_server():
             pytest.fail("LABKIT_REQUIRE_REDIS_OSS=1 but no Redis OSS binary: set LABKIT_TEST_REDIS_SERVER")
         pytest.skip("no Redis OSS binary here; set LABKIT_TEST_REDIS_SERVER=/path/to/redis-server (.ci/run does)")
     return path
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A 3 shards x 2 replicas cluster shared by a test module (tests must leave it healthy)."""
+    with labkit.Cluster(shards=3, replicas=2) as lab:
+        yield lab
+
+
+@pytest.fixture()
+def small_cluster():
+    """A fresh 2 shards x 1 replica cluster for a test that fails over or reshards it."""
+    with labkit.Cluster(shards=2, replicas=1) as lab:
+        yield lab

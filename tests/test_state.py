@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import signal
-import time
 
 import pytest
 import redis
 from redis.crc import key_slot
 
 import labkit
+from fault_support import eventually
 from labkit.errors import ConfigurationError
 from labkit.node import NodeStatus, Role
 from labkit.state import SLOT_COUNT, Migration, snapshot, stream_state
 
 
-def wait_for(condition, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with labkit.Cluster(shards=3, replicas=2) as lab:
-        yield lab
-
-
-@pytest.fixture()
-def small_cluster():
-    with labkit.Cluster(shards=2, replicas=1) as lab:
-        yield lab
+wait_for = functools.partial(eventually, timeout=15.0, interval=0.02)
 
 
 def test_cluster_state_lists_every_node_with_role_shard_az_and_linked_primary(cluster):

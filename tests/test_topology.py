@@ -142,12 +142,6 @@ def test_replication_group_has_one_shard():
 
 
 # -- cluster ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cluster():
-    with labkit.Cluster(shards=3, replicas=2) as lab:
-        yield lab
-
-
 def test_cluster_is_ready_when_start_returns(cluster):
     for node in cluster.nodes:
         client = node.client()

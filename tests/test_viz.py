@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -11,32 +12,13 @@ import types
 import pytest
 
 import labkit
+from fault_support import eventually
 from labkit import viz
 from labkit.errors import ConfigurationError, TopologyStateError
 from labkit.viz._base import STATUS_COLOURS, _Poller
 
 
-def wait_for(condition, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with labkit.Cluster(shards=3, replicas=2) as lab:
-        yield lab
-
-
-@pytest.fixture()
-def small_cluster():
-    with labkit.Cluster(shards=2, replicas=1) as lab:
-        yield lab
+wait_for = functools.partial(eventually, timeout=15.0, interval=0.02)
 
 
 @pytest.fixture(autouse=True)
