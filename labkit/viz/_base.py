@@ -41,6 +41,15 @@ class View:
     #: What `watch()` shares a refresh thread by: views of the same topology read one snapshot per tick.
     _source: Any = None
 
+    def _init_for_topology(self, topology: Any) -> None:
+        """Initialise a view that reads snapshots of `topology` (or is fed by hand when it is None)."""
+        if topology is None:
+            View.__init__(self)
+            return
+        read, alive = topology_source(topology)
+        self._source = topology
+        View.__init__(self, read, alive)
+
     def __init__(self, read: Callable[[], Any] | None = None, alive: Callable[[], bool] | None = None) -> None:
         self._read = read
         self._alive = alive or (lambda: True)

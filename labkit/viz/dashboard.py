@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from ..errors import ConfigurationError
 from ..state import NodeState, TopologyState
-from ._base import View, colour, topology_source
+from ._base import View, colour
 
 _METRICS = (
     ("operations per second", lambda node: node.ops_per_sec),
@@ -44,12 +44,7 @@ class Dashboard(View):
         self._series: dict[str, list[deque]] = {}
         self._order: list[str] = []
         self._t0: float | None = None
-        if topology is not None:
-            read, alive = topology_source(topology)
-            self._source = topology
-            super().__init__(read, alive)
-        else:
-            super().__init__()
+        self._init_for_topology(topology)
 
     def _build(self) -> go.FigureWidget:
         figure = go.FigureWidget(make_subplots(

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..state import SLOT_COUNT, TopologyState
-from ._base import View, colour, topology_source
+from ._base import View, colour
 
 SIDE = 128  # 128 x 128 = 16,384
 _UNOWNED = "#ffffff"
@@ -29,12 +29,7 @@ class SlotMap(View):
     def __init__(self, topology: Any = None) -> None:
         self._owners: tuple | None = None
         self._shards: tuple = ()
-        if topology is not None:
-            read, alive = topology_source(topology)
-            self._source = topology
-            super().__init__(read, alive)
-        else:
-            super().__init__()
+        self._init_for_topology(topology)
 
     def _build(self) -> go.FigureWidget:
         figure = go.FigureWidget(make_subplots(

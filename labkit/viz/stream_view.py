@@ -8,7 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+
 
 import plotly.graph_objects as go
 import redis

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from ..node import Role
 from ..state import NodeState, TopologyState
-from ._base import STATUS_COLOURS, View, colour, topology_source
+from ._base import STATUS_COLOURS, View, colour
 
 _FAILED_OVER_OUTLINE = "#e6a700"
 
@@ -33,12 +33,7 @@ class TopologyView(View):
         self._rows: tuple = ()
         self._drawn: tuple = ()
         self._height = height
-        if topology is not None:
-            read, alive = topology_source(topology)
-            self._source = topology
-            super().__init__(read, alive)
-        else:
-            super().__init__()
+        self._init_for_topology(topology)
 
     def _build(self) -> go.FigureWidget:
         figure = go.FigureWidget(
