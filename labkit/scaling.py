@@ -425,26 +425,36 @@ def _copy_keys(source: Topology, target: Topology, report: Progress) -> tuple[in
     copied = with_ttl = 0
     try:
         for node in _primaries(source):
-            with node.client(decode_responses=False, socket_timeout=10.0) as reader:
-                for keys in _batches(reader.scan_iter(count=500), 500):
-                    pipe = reader.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.dump(key)
-                        pipe.pttl(key)
-                    replies = pipe.execute()
-                    out = writer.pipeline(transaction=False)
-                    for index, key in enumerate(keys):
-                        payload, ttl = replies[2 * index], replies[2 * index + 1]
-                        if payload is None or ttl == -2:
-                            continue  # expired between SCAN and DUMP
-                        out.restore(key, max(ttl, 0), payload, replace=True)
-                        copied += 1
-                        with_ttl += ttl > 0
-                    out.execute()
+            for keys, replies in _dumped_batches(node):
+                out = writer.pipeline(transaction=False)
+                for index, key in enumerate(keys):
+                    payload, ttl = replies[2 * index], replies[2 * index + 1]
+                    if payload is None or ttl == -2:
+                        continue  # expired between SCAN and DUMP
+                    out.restore(key, max(ttl, 0), payload, replace=True)
+                    copied += 1
+                    with_ttl += ttl > 0
+                out.execute()
             report(f"copied the keys of {node.name}")
     finally:
         writer.close()
     return copied, with_ttl
+
+
+def _dump_with_ttl(client, keys: list) -> list:
+    """DUMP and PTTL of each key, in one round trip: [payload0, ttl0, payload1, ttl1, ...]."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.dump(key)
+        pipe.pttl(key)
+    return pipe.execute()
+
+
+def _dumped_batches(node: Node):
+    """The keys of one primary, 500 at a time, each batch with its DUMP and PTTL replies."""
+    with node.client(decode_responses=False, socket_timeout=10.0) as reader:
+        for keys in _batches(reader.scan_iter(count=500), 500):
+            yield keys, _dump_with_ttl(reader, keys)
 
 
 def _batches(iterable, size: int):
@@ -466,24 +476,14 @@ def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
         if total != copied:
             raise ScalingError(f"the new {target.kind} holds {total} keys but {copied} were copied; run scale_up again.")
         for node in _primaries(source):
-            with node.client(decode_responses=False, socket_timeout=10.0) as reader:
-                for keys in _batches(reader.scan_iter(count=500), 500):
-                    pipe = reader.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.dump(key)
-                        pipe.pttl(key)
-                    expected = pipe.execute()
-                    check = checker.pipeline(transaction=False)
-                    for key in keys:
-                        check.dump(key)
-                        check.pttl(key)
-                    found = check.execute()
-                    for index, key in enumerate(keys):
-                        old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
-                        new_value, new_ttl = found[2 * index], found[2 * index + 1]
-                        if old_value is None or old_ttl == -2:
-                            continue
-                        if new_value != old_value or (old_ttl > 0) != (new_ttl > 0):
-                            raise ScalingError(f"key {key!r} differs after the copy (value or TTL); run scale_up again.")
+            for keys, expected in _dumped_batches(node):
+                found = _dump_with_ttl(checker, keys)
+                for index, key in enumerate(keys):
+                    old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
+                    new_value, new_ttl = found[2 * index], found[2 * index + 1]
+                    if old_value is None or old_ttl == -2:
+                        continue
+                    if new_value != old_value or (old_ttl > 0) != (new_ttl > 0):
+                        raise ScalingError(f"key {key!r} differs after the copy (value or TTL); run scale_up again.")
     finally:
         checker.close()
