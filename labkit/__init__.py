@@ -23,6 +23,7 @@ from .errors import (
     TopologyStateError,
     UnknownNodeError,
 )
+from .exercises.progress import progress
 from .failover import FailoverError, ReplicaLag, ReplicaOffset
 from .faults import AzFailureReport, FaultEvent
 from .node import Node, NodeStatus, Role
@@ -80,6 +81,7 @@ __all__ = [
     "find_engine",
     "max_shards",
     "placement_problems",
+    "progress",
     "state",
     "stop_all",
     "viz",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# Exercise checks record the learner's progress; tests (and the notebook kernels they start, which
+# inherit this environment) keep theirs in a throw-away file, never in the user's own.
+os.environ.setdefault("LABKIT_PROGRESS_FILE", os.path.join(tempfile.mkdtemp(prefix="labkit-progress-"), "progress.json"))
 
 import labkit
 

@@ -55,7 +55,7 @@ def _code(cell_id: str, source: str, *, tags: tuple[str, ...] = (), output: str 
 def course(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    for name, title in [("00_welcome", "Welcome"), ("01_strings_and_counters", "Strings"), ("appendix_live_views", "Views")]:
+    for name, title in [("00_welcome", "Welcome"), ("01_strings_and_counters", "01 · Strings and counters"), ("appendix_live_views", "Appendix · Live views of a lab")]:
         notebook = _notebook(title, _code("a", "print(1)"), _code("b", "print(2)", tags=("nbval-check-output",), output="2\n"))
         (folder / f"{name}.ipynb").write_text(json.dumps(notebook, indent=2), encoding="utf-8")
     pyproject = tmp_path / "pyproject.toml"
@@ -102,7 +102,7 @@ def test_navigation_links_previous_and_next_in_name_order(course):
     binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/notebooks/01_strings_and_counters.ipynb"
     assert f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})" in middle
     assert "[← 00 Welcome](00_welcome.ipynb)" in middle
-    assert "[Appendix: live views →](appendix_live_views.ipynb)" in middle
+    assert "[Appendix: Live views of a lab →](appendix_live_views.ipynb)" in middle
     assert "←" not in first and "[01 Strings and counters →](01_strings_and_counters.ipynb)" in first
     assert "→" not in last and "[← 01 Strings and counters](01_strings_and_counters.ipynb)" in last
     assert "notebooks/appendix_live_views.ipynb" in last
@@ -111,7 +111,7 @@ def test_navigation_links_previous_and_next_in_name_order(course):
 def test_adding_a_notebook_updates_its_neighbours_links(course):
     folder, pyproject = course
     tool.main(["--notebooks", str(folder), "--pyproject", str(pyproject)])
-    (folder / "02_lists_and_queues.ipynb").write_text(json.dumps(_notebook("Lists")), encoding="utf-8")
+    (folder / "02_lists_and_queues.ipynb").write_text(json.dumps(_notebook("02 · Lists and queues")), encoding="utf-8")
     stale = tool.process(folder, REPOSITORY, write=True)
     assert [path.name for path in stale] == ["01_strings_and_counters.ipynb", "02_lists_and_queues.ipynb", "appendix_live_views.ipynb"]
     assert "[02 Lists and queues →](02_lists_and_queues.ipynb)" in _navigation(_read(folder / "01_strings_and_counters.ipynb"))
@@ -141,7 +141,7 @@ def test_named_files_limit_what_is_written_but_not_the_links(course):
     assert (folder / "00_welcome.ipynb").read_bytes() == before["00_welcome.ipynb"]
     assert (folder / "appendix_live_views.ipynb").read_bytes() == before["appendix_live_views.ipynb"]
     text = _navigation(_read(middle))
-    assert "[← 00 Welcome](00_welcome.ipynb)" in text and "[Appendix: live views →](appendix_live_views.ipynb)" in text
+    assert "[← 00 Welcome](00_welcome.ipynb)" in text and "[Appendix: Live views of a lab →](appendix_live_views.ipynb)" in text
     assert tool.main(["--check", str(middle), "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 0
     assert tool.main(["--check", "--notebooks", str(folder), "--pyproject", str(pyproject)]) == 1
 
@@ -209,3 +209,12 @@ def test_stored_outputs_are_only_in_checked_cells_and_numbered(path):
         assert "nbval-check-output" in cell["metadata"].get("tags", []), f"{path.name}: untagged cell keeps outputs: {source!r}"
         # nbval fails a cell with outputs and no execution count ("Unrun reference cell has outputs").
         assert cell.get("execution_count") is not None, f"{path.name}: outputs without an execution count: {source!r}"
+
+
+def test_a_label_is_the_notebook_title_else_its_file_name(tmp_path):
+    titled = tmp_path / "05_sorted_sets.ipynb"
+    titled.write_text(json.dumps(_notebook("05 · Sorted sets: leaderboards")), encoding="utf-8")
+    untitled = tmp_path / "06_bitmaps_and_hll.ipynb"
+    untitled.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    assert tool.label(titled) == "05 Sorted sets: leaderboards"
+    assert tool.label(untitled) == "06 Bitmaps and hll"

@@ -61,9 +61,28 @@ def binder_repository(pyproject: Path) -> str:
     return repository
 
 
+def title_of(path: Path) -> str | None:
+    """The notebook's own title: its first markdown heading without the number (`# 01 · Strings` -> `Strings`)."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            text = "".join(cell.get("source", ""))
+            match = re.match(r"#\s+(?:\d\d\s*[·:.-]\s*|Appendix\s*[·:.-]\s*)?(.+)", text.strip())
+            return match.group(1).strip() if match else None
+    return None
+
+
 def label(path: Path) -> str:
-    """`01_strings_and_counters.ipynb` -> `01 Strings and counters`; `appendix_x` -> `Appendix: x`."""
+    """`01_strings_and_counters.ipynb` -> `01 Strings and counters` (its title when it has one); `appendix_x` -> `Appendix: x`."""
     number, _, rest = path.stem.partition("_")
+    title = title_of(path)
+    if title and re.fullmatch(r"\d\d", number):
+        return f"{number} {title}"
+    if title and number == "appendix":
+        return f"Appendix: {title}"
     if re.fullmatch(r"\d\d", number) and rest:
         return f"{number} {rest.replace('_', ' ').capitalize()}"
     if number == "appendix" and rest:
@@ -169,13 +188,28 @@ def process(directory: Path, repository: str, *, write: bool, only: list[Path] |
     return stale
 
 
+def execute(path: Path, timeout: int = 600) -> None:
+    """Run `path` top to bottom in a fresh kernel and save it with its outputs (the tidy-up strips the untested ones)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(notebook, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="only these notebooks (default: all of them)")
     parser.add_argument("--check", action="store_true", help="only report; exit 1 when a notebook is out of date")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks", help="the notebook folder (default: notebooks/)")
     parser.add_argument("--pyproject", type=Path, default=ROOT / "pyproject.toml", help="where [tool.labkit] is read")
+    parser.add_argument("--execute", action="store_true",
+                        help="run the named notebooks first (a kernel per notebook) and keep the new outputs of their compared cells")
     options = parser.parse_args(argv)
+    if options.execute:
+        for path in options.paths:
+            execute(path)
     try:
         repository = binder_repository(options.pyproject)
         stale = process(options.notebooks, repository, write=not options.check, only=options.paths or None)

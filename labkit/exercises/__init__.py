@@ -7,8 +7,10 @@ from .core import (
     Outcome,
     Problem,
     Result,
+    Wrong,
     as_text,
     call_learner,
+    command_calls,
     current_client,
     current_topology,
     expect,
@@ -18,8 +20,9 @@ from .core import (
     expect_type,
     use,
 )
+from .progress import progress
 
 __all__ = [
-    "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result", "as_text", "call_learner",
-    "current_client", "current_topology", "expect", "expect_callable", "expect_key", "expect_ttl", "expect_type", "use",
+    "MISSING", "Incorrect", "NotAttempted", "Outcome", "Problem", "Result", "Wrong", "as_text", "call_learner", "command_calls",
+    "current_client", "current_topology", "expect", "expect_callable", "expect_key", "expect_ttl", "expect_type", "progress", "use",
 ]

@@ -16,7 +16,10 @@ from ..node import NodeStatus
 from ..topology.placement import placement_problems
 from .core import NotAttempted, Problem, expect, use
 
-__all__ = ["layout_of", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "layout_of", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "15_cluster_failover_and_az_failure"
 
 
 def layout_of(cluster: Any) -> list[tuple[str, tuple[str, ...]]]:

@@ -13,7 +13,10 @@ from typing import Any
 
 from .core import Problem, expect, expect_type, use
 
-__all__ = ["EXERCISE_DAYS", "EXERCISE_PAGES", "create_exercise_data", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "EXERCISE_DAYS", "EXERCISE_PAGES", "create_exercise_data", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "06_bitmaps_and_hyperloglog"
 
 #: Three days of activity (bitmap key -> user ids) for exercises 2 and 4.
 EXERCISE_DAYS: dict[str, list[int]] = {

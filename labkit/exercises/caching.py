@@ -20,7 +20,10 @@ from typing import Any
 
 from .core import NotAttempted, Problem, expect, expect_callable, use
 
-__all__ = ["CountingDatabase", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "CountingDatabase", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "17_caching_patterns"
 
 
 class CountingDatabase:

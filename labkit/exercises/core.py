@@ -3,23 +3,27 @@
 Learners::
 
     from labkit.exercises import strings as ex
-    ex.use(r)              # the client the checks read from (default: labkit.connect())
+    ex.use(r)              # the client (or topology) the checks read from (default: labkit.connect())
+    ex.q1.prepare()        # first line of an exercise cell, where the exercise has data of its own
     ex.q1.check()          # "Not attempted yet" / "Incorrect: <what is wrong>" / "Correct"
     ex.q1.hint()
-    ex.q1.solution()
+    ex.q1.solution()       # code that runs as pasted into the exercise cell
 
-Authors declare one small class per problem::
+Authors declare one small class per problem; `solution_code` and each wrong answer are whole
+exercise cells, using only names the notebook defines::
 
     class PageViews(Problem):
-        title = "Count page views"
+        title = "Count page views with INCR"
         keys = ("page:home:views",)          # none of them exists -> not attempted
         hints = ("INCR creates the key at 0 and adds one.",)
-        solution_code = "r.incr('page:home:views')\\nr.incr('page:home:views')"
-        wrong_code = "r.set('page:home:views', 'two')"                # for the tests
-        wrong_message = "should be 2"
+        solution_code = "ex.q1.prepare()\\nr.incr('page:home:views')\\nr.incr('page:home:views')"
+        wrong_answers = (
+            Wrong("ex.q1.prepare()\\nr.set('page:home:views', 2)", "INCR", why="final state without INCR"),
+            Wrong("ex.q1.prepare()\\nr.incr('page:home:views')", "should be 2", why="one view short"),
+        )
 
         def verify(self, r, answer):
-            value = expect_type(r, "page:home:views", "string")
+            expect(self.commands_since_prepare().get("incr", 0) == 2, "count each view with one INCR")
             expect(r.get("page:home:views") == "2", "page:home:views should be 2 after two views")
 
     q1 = PageViews()
@@ -28,11 +32,16 @@ Authors declare one small class per problem::
 from __future__ import annotations
 
 import enum
+import os
+import random
+import sys
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+
+from .progress import record_outcome
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
@@ -139,6 +148,8 @@ def call_learner(function: Any, *args: Any) -> Any:
     """Call the learner's function; if it raises, fail the check with what was called and the error."""
     try:
         return function(*args)
+    except NotImplementedError as error:
+        raise NotAttempted(f"{getattr(function, '__name__', 'your function')} still raises NotImplementedError: write its body") from error
     except Exception as error:  # the learner's code: any exception is a finding, not a crash
         call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
         raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
@@ -150,8 +161,69 @@ def expect_callable(answer: Any, name: str) -> Any:
     return answer
 
 
+@dataclass(frozen=True)
+class Wrong:
+    """A plausible mistake, declared for the tests: `code` replaces the learner's cell, and the
+    check must then say Incorrect with `message` somewhere in its text.
+
+    Example::
+
+        wrong_answers = (
+            Wrong("answer = 2", "copied", why="the literal printed above"),
+            Wrong("r.set('k', 1)", "has no TTL", why="skips EX"),
+        )
+    """
+
+    code: str
+    message: str
+    #: What kind of mistake it stands for: "the literal printed above", "skips NX", "off by one", ...
+    why: str = ""
+
+
+def _command_calls(info: Any) -> dict[str, int]:
+    """`INFO commandstats` (one node's dict, or a cluster client's dict of node -> dict) as command -> calls."""
+    calls: dict[str, int] = {}
+    items = info.values() if info and all(isinstance(value, dict) and not str(key).startswith("cmdstat_") for key, value in info.items()) else [info]
+    for node_info in items:
+        for key, value in node_info.items():
+            if str(key).startswith("cmdstat_") and isinstance(value, dict):
+                command = str(key)[len("cmdstat_"):].lower()
+                calls[command] = calls.get(command, 0) + int(value.get("calls", 0))
+    return calls
+
+
+def command_calls(target: Any) -> dict[str, int]:
+    """Calls per command (lower case; subcommands as `config|set`) summed over `target`: a client,
+    or every node of a labkit topology. Read from `INFO commandstats`.
+
+    Example::
+
+        before = command_calls(r); r.incr("n"); after = command_calls(r)
+        after["incr"] - before.get("incr", 0)     # 1
+    """
+    nodes = getattr(target, "nodes", None)
+    if callable(nodes):
+        total: dict[str, int] = {}
+        for node in nodes():
+            if not node.is_running():
+                continue
+            try:
+                with node.client(socket_timeout=1.0) as client:
+                    for command, count in _command_calls(client.info("commandstats")).items():
+                        total[command] = total.get(command, 0) + count
+            except redis.RedisError:
+                continue  # a paused or dying node answers nothing; the others still count
+        return total
+    return _command_calls(target.info("commandstats"))
+
+
 class Problem:
-    """One exercise. Subclass it, fill in the class attributes, and write `verify`."""
+    """One exercise. Subclass it, fill in the class attributes, and write `verify`.
+
+    The learner's cell may start with `ex.qN.prepare()` (when the problem has a `setup`): it draws
+    fresh data for this run (`self.rng`) and notes the server's command counters, so that a check
+    can ask *how* the learner got there (`self.commands_since_prepare()`), not only where.
+    """
 
     title: str = ""
     #: Keys the exercise creates; when none exists (and no answer was passed) it is "not attempted".
@@ -164,16 +236,38 @@ class Problem:
     hints: tuple[str, ...] = ()
     #: Code that solves it, with `r` the client (and `answer = ...` when `takes_answer`).
     solution_code: str = ""
-    #: For the tests: code that makes a plausible mistake, and a part of the message it must get.
-    wrong_code: str = ""
-    wrong_message: str = ""
+    #: For the tests: plausible mistakes (the literal copied from an earlier output, the shortcut that
+    #: skips the required command, a near miss), each judged Incorrect with its message.
+    wrong_answers: tuple[Wrong, ...] = ()
 
     def __init__(self) -> None:
         self._hints_shown = 0
         self._topology: Any = None
+        self._baseline: dict[str, int] | None = None
+        self._at_check: dict[str, int] | None = None
+        self.rng = random.Random()
 
-    def prepare(self, r: Any) -> None:
-        """Data the exercise starts from (the notebook's earlier cells make it too); `self.lab` is the topology."""
+    # -- hooks for authors ----------------------------------------------------------------
+    def setup(self, r: Any) -> None:
+        """Data the exercise starts from, drawn with `self.rng` (fresh each run); `self.lab` is the topology."""
+
+    def cleanup(self, r: Any) -> None:
+        """Undo what an attempt left behind (default: delete `keys`), so that another attempt starts clean."""
+        if self.keys:
+            r.delete(*self.keys)  # a RedisCluster client splits keys of different slots itself
+
+    # -- evidence of how ------------------------------------------------------------------
+    def commands_since_prepare(self) -> dict[str, int]:
+        """Calls per command since `prepare()` (INFO commandstats deltas over the lab, or the client)."""
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}, then your code")
+        # Counted when the check began, so that the check's own reads are not taken for the learner's.
+        now = self._at_check if self._at_check is not None else command_calls(self._evidence_target())
+        return {command: count - self._baseline.get(command, 0) for command, count in now.items() if count - self._baseline.get(command, 0) > 0}
+
+    def _evidence_target(self) -> Any:
+        topology = self._topology if self._topology is not None else _bound_topology
+        return topology if topology is not None else current_client()
 
     def attempted(self, r: Any, answer: Any) -> bool:
         if self.takes_answer:
@@ -190,12 +284,42 @@ class Problem:
         """The learner's topology (from `check(topology=...)` or `use(lab)`)."""
         return self._topology if self._topology is not None else current_topology()
 
+    def prepare(self, *, client: Any = None, topology: Any = None, seed: int | None = None) -> None:
+        """Start (or restart) this exercise: fresh data for this run, and the command counters noted.
+
+        Example::
+
+            ex.q2.prepare()      # the first line of the exercise cell
+        """
+        if topology is not None:
+            self._topology = topology
+        r = client if client is not None else (self._topology.client() if self._topology is not None else current_client())
+        self.rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+        self.cleanup(r)
+        self.setup(r)
+        self._baseline = command_calls(self._evidence_target())
+
+    def reset(self, *, client: Any = None) -> None:
+        """Clear what an attempt left behind (the tests call it between attempts; so may a learner)."""
+        r = client if client is not None else (self._topology.client() if self._topology is not None else current_client())
+        self.cleanup(r)
+        self._baseline = None
+
     def check(self, answer: Any = MISSING, *, client: Any = None, topology: Any = None) -> Result:
         """Check the live server (and `answer`, if this exercise takes one). Never raises."""
-        self._topology = topology
+        result = self._judge(answer, client, topology)
+        record_outcome(type(self).__module__, self._name(), self.title, result.outcome.value)
+        return result
+
+    def _judge(self, answer: Any, client: Any, topology: Any) -> Result:
+        if topology is not None:
+            self._topology = topology
+        self._at_check = None
         try:
-            if client is None and topology is not None:
-                client = topology.client()
+            if self._baseline is not None:
+                self._at_check = command_calls(self._evidence_target())
+            if client is None and self._topology is not None:
+                client = self._topology.client()
             r = client if client is not None else current_client()
             if not self.attempted(r, answer):
                 hint = "pass your answer: q.check(answer)" if self.takes_answer else f"create {', '.join(map(repr, self.keys))}"
@@ -212,6 +336,17 @@ class Problem:
             return Result(Outcome.INCORRECT, f"could not read the server to check ({type(error).__name__}: {error}); is it running?")
         except Exception as error:  # odd answers (wrong types, exception objects) must not crash the check
             return Result(Outcome.INCORRECT, f"your answer could not be checked ({type(error).__name__}: {error})")
+
+    def _name(self) -> str:
+        """The name the notebook uses for this problem (`q1`), found in its module."""
+        module = sys.modules.get(type(self).__module__)
+        for name, value in vars(module).items() if module else ():
+            if value is self:
+                return name
+        return type(self).__name__
+
+    def _call(self, method: str) -> str:
+        return f"ex.{self._name()}.{method}"
 
     def hint(self, number: int | None = None) -> None:
         """Print the next hint (or hint `number`, from 1)."""

@@ -16,7 +16,10 @@ from typing import Any
 
 from .core import Problem, as_text, call_learner, expect, expect_type, use
 
-__all__ = ["CAFES", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "CAFES", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "07_geospatial"
 
 #: Exercise 1: three famous cafés, name -> (longitude, latitude).
 CAFES: dict[str, tuple[float, float]] = {

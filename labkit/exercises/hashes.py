@@ -16,7 +16,10 @@ import redis
 
 from .core import Problem, expect, expect_type, use
 
-__all__ = ["q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "03_hashes_and_sessions"
 
 SESSION_TTL_S = 1800
 

@@ -17,7 +17,10 @@ from typing import Any
 from ..node import NodeStatus, Role
 from .core import NotAttempted, Problem, expect, use
 
-__all__ = ["q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "12_failover_and_high_availability"
 
 
 def _live(nodes):

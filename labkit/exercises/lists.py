@@ -14,7 +14,10 @@ from typing import Any
 
 from .core import NotAttempted, Problem, expect, expect_type, use
 
-__all__ = ["q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "02_lists_and_queues"
 
 
 class RecentActivity(Problem):

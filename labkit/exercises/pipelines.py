@@ -16,7 +16,10 @@ from typing import Any
 
 from .core import Problem, expect, expect_callable, expect_type, use
 
-__all__ = ["REVIEWS", "VISITOR_EVENTS", "label", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "REVIEWS", "VISITOR_EVENTS", "label", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "18_streaming_pipelines"
 
 #: q3: page views as visitor ids, with repeat visits (1,200 distinct visitors in 5,000 events).
 def _visitor_events() -> tuple[str, ...]:

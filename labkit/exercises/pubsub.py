@@ -20,7 +20,10 @@ from typing import Any
 
 from .core import Problem, as_text, call_learner, expect, use
 
-__all__ = ["q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "08_pubsub_and_chat"
 
 _WAIT_S = 3.0  # the longest a check waits for a message that should arrive (it returns as soon as it does)
 

@@ -18,7 +18,10 @@ from ..errors import TopologyStateError
 from ..node import Node, NodeStatus
 from .core import Incorrect, NotAttempted, Problem, expect, use
 
-__all__ = ["CATALOG_SIZE", "q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "CATALOG_SIZE", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "11_replication_and_read_scaling"
 
 #: q2: how many catalog items the prepared data holds (`catalog:item:0` ... `catalog:item:99`).
 CATALOG_SIZE = 100

@@ -17,7 +17,10 @@ from ..faults import wait_until
 from ..node import Role
 from .core import NotAttempted, Problem, expect, use
 
-__all__ = ["CATALOG_ITEMS", "SALE_ITEMS", "SHOP_ITEMS", "q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "CATALOG_ITEMS", "SALE_ITEMS", "SHOP_ITEMS", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "14_scaling_out_in_and_up"
 
 SLOT_COUNT = 16384
 #: q1: keys that must survive the rebalancing.

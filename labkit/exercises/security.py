@@ -18,7 +18,10 @@ import redis
 from ..node import NodeStatus
 from .core import NotAttempted, Problem, expect, use
 
-__all__ = ["REPORTING_OLD_PASSWORD", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "REPORTING_OLD_PASSWORD", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "16_security_acl_rbac"
 
 #: q4: the password the `reporting` user starts with (and must lose).
 REPORTING_OLD_PASSWORD = "reporting-password-2025"

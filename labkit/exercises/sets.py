@@ -13,7 +13,10 @@ from typing import Any
 
 from .core import Problem, call_learner, expect, expect_type, use
 
-__all__ = ["RESULT", "TAG", "q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "RESULT", "TAG", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "04_sets_and_dedup"
 
 #: The tag index the notebook builds in its tagging section: tag -> article ids, in the sets TAG + tag.
 #: The tag sets share the hash tag {blog}, so SINTER/SDIFF over them work on a cluster too.

@@ -15,7 +15,10 @@ from typing import Any
 from ..node import NodeStatus, Role
 from .core import Incorrect, NotAttempted, Problem, expect, use
 
-__all__ = ["CART", "KEYS", "PAGE_VIEWS", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "CART", "KEYS", "PAGE_VIEWS", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "13_cluster_sharding_and_hash_slots"
 
 #: q1, q2: keys whose slot and shard you compute. Some have a hash tag, one an empty tag, one two tags.
 KEYS: tuple[str, ...] = (

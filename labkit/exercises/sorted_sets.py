@@ -13,7 +13,10 @@ from typing import Any
 
 from .core import Problem, as_text, expect, expect_type, use
 
-__all__ = ["SEASON", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "SEASON", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "05_sorted_sets_leaderboards"
 
 #: The season board the notebook's exercise cell creates in `lb:season` (with ties on purpose).
 SEASON: dict[str, int] = {

@@ -14,7 +14,10 @@ from typing import Any
 
 from .core import NotAttempted, Problem, expect, expect_type, use
 
-__all__ = ["SENSOR_EVENTS", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "SENSOR_EVENTS", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "10_streams_and_consumer_groups"
 
 #: q1: events with the IDs the sensor's own clock gives them (milliseconds-sequence).
 SENSOR_EVENTS: tuple[tuple[str, dict[str, str]], ...] = (

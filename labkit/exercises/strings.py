@@ -12,32 +12,72 @@ from __future__ import annotations
 from textwrap import dedent
 from typing import Any
 
-from .core import Problem, expect, expect_ttl, expect_type, use
+from .core import Problem, Wrong, expect, expect_ttl, expect_type, use
 
-__all__ = ["q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "01_strings_and_counters"
 
 
 class RateLimitWindow(Problem):
-    title = "Open a rate-limit window: create once, with a 60 s expiry"
-    keys = ("ratelimit:alice",)
+    title = "Open rate-limit windows with one SET each: only if absent, with a 60 s expiry"
+    keys = ("ratelimit:alice", "ratelimit:bob")
     hints = (
         "One SET can do both: NX (only if the key does not exist) and EX (seconds to live).",
-        "r.set('ratelimit:alice', 1, nx=True, ex=60)",
+        "alice already has a window: a SET without NX would reset her count. Send the same SET for both users.",
+        "r.set('ratelimit:alice', 1, nx=True, ex=60) and the same for bob",
     )
     solution_code = dedent("""
-        r.set("ratelimit:alice", 1, nx=True, ex=60)
+        ex.q1.prepare()
+        for user in ("alice", "bob"):
+            r.set(f"ratelimit:{user}", 1, nx=True, ex=60)
     """)
-    wrong_code = dedent("""
-        r.set("ratelimit:alice", 1)
-    """)
-    wrong_message = "has no TTL"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for user in ("alice", "bob"):
+                r.set(f"ratelimit:{user}", 1, ex=60)
+        """), "reset alice's window", why="skips NX"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for user in ("alice", "bob"):
+                r.set(f"ratelimit:{user}", 1, nx=True)
+        """), "has no TTL", why="skips EX"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for user in ("alice", "bob"):
+                if not r.exists(f"ratelimit:{user}"):
+                    r.set(f"ratelimit:{user}", 1, ex=60)
+        """), "check-then-set", why="EXISTS then SET: two round trips, racy"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.set("ratelimit:bob", 1, nx=True, ex=60)
+        """), "one SET per user", why="only bob"),
+    )
+
+    def setup(self, r: Any) -> None:
+        """alice already has an open window: a count drawn per run, 60 s to live."""
+        self.alice_count = self.rng.randint(2, 9)
+        r.set("ratelimit:alice", self.alice_count, ex=60)
+
+    def attempted(self, r: Any, answer: Any) -> bool:
+        return bool(r.exists("ratelimit:bob"))
 
     def verify(self, r: Any, answer: Any) -> str:
-        expect_type(r, "ratelimit:alice", "string")
-        value = r.get("ratelimit:alice")
-        expect(value == "1", f"'ratelimit:alice' holds {value!r}; a new window starts at 1")
-        expect_ttl(r, "ratelimit:alice", 1, 60)
-        return "one SET with NX and EX: created once, expires by itself"
+        calls = self.commands_since_prepare()
+        expect(not calls.get("exists") and not calls.get("get"),
+               "you read the key before writing it (check-then-set): two round trips, and another client can slip in "
+               "between them; SET ... NX decides on the server, in one step")
+        expect(calls.get("set", 0) == 2, f"the server saw {calls.get('set', 0)} SET commands; send one SET per user (alice and bob)")
+        expect(not calls.get("expire") and not calls.get("pexpire"), "EXPIRE after SET is a second command: give SET its EX option")
+        alice = r.get("ratelimit:alice")
+        expect(alice == str(self.alice_count),
+               f"'ratelimit:alice' holds {alice!r} but held {self.alice_count}: your SET reset alice's window; NX leaves an existing key alone")
+        expect_type(r, "ratelimit:bob", "string")
+        expect(r.get("ratelimit:bob") == "1", f"'ratelimit:bob' holds {r.get('ratelimit:bob')!r}; a new window starts at 1")
+        expect_ttl(r, "ratelimit:bob", 1, 60)
+        return "SET NX EX: created once, never reset, expires by itself"
 
 
 class ManyAtOnce(Problem):

@@ -15,7 +15,10 @@ from typing import Any
 
 from .core import Incorrect, NotAttempted, Problem, expect, expect_type, use
 
-__all__ = ["READINGS", "T0", "WINDOW", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "READINGS", "T0", "WINDOW", "q1", "q2", "q3", "q4", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "09_time_series"
 
 #: The first minute of every series here (a multiple of 60, so minutes start on it).
 T0 = 1_700_000_040
