@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup benchmark clean
+.PHONY: lab test test-redis-oss setup benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("labkit needs Python >= 3.11; set PYTHON=python3.11 (or newer)") if sys.version_info < (3, 11) else None'
@@ -23,8 +23,16 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
+# Every test and notebook on the bundled Valkey, then the notebooks that promise to work on your own
+# server, run against a local cluster and a replication group's primary through LABKIT_REDIS_URL.
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
+	$(BIN)/python tools/own_server.py
+
+# The course on a second engine: REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0); .ci/run uses Debian's.
+test-redis-oss: $(STAMP)
+	@test -n "$(REDIS_OSS)" || { echo "set REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0)"; exit 2; }
+	LABKIT_SERVER=$(REDIS_OSS) $(BIN)/python -m pytest --nbval-lax tests/test_exercises_in_notebooks.py notebooks
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cluster_startup.py
