@@ -5,7 +5,7 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from labkit.exercises import Outcome, Problem, expect, expect_ttl, expect_type
+from labkit.exercises import Outcome, Problem, Wrong, call_learner, command_calls, expect, expect_ttl, expect_type
 
 
 class Counter(Problem):
@@ -96,3 +96,86 @@ def test_hints_come_one_after_another(capsys):
 def test_solution_prints_code(capsys):
     Counter().solution()
     assert "r.incr('views')" in capsys.readouterr().out
+
+
+# -- evidence of how, per-run data, stubs (a real server: fakeredis has no INFO commandstats) ----------
+
+class OneIncrPerView(Problem):
+    title = "Count views with INCR"
+    keys = ("views",)
+
+    def setup(self, r):
+        self.start = self.rng.randint(10, 99)
+        r.set("views", self.start)
+
+    def verify(self, r, answer):
+        calls = self.commands_since_prepare()
+        increments = calls.get("incr", 0) + calls.get("incrby", 0)  # redis-py's incr() sends INCRBY
+        expect(increments == 2, f"the server saw {increments} INCR; count each view with INCR")
+        expect(r.get("views") == str(self.start + 2), "views should have grown by 2")
+
+
+def test_commands_since_prepare_tells_incr_from_a_set_of_the_total(fresh_client):
+    problem = OneIncrPerView()
+    problem.prepare(client=fresh_client)
+    fresh_client.set("views", problem.start + 2)  # the right final value, reached the wrong way
+    result = problem.check(client=fresh_client)
+    assert result.outcome is Outcome.INCORRECT and "saw 0 INCR" in result.message
+    problem.prepare(client=fresh_client)
+    fresh_client.incr("views")
+    fresh_client.incr("views")
+    assert problem.check(client=fresh_client).correct
+    assert problem.check(client=fresh_client).correct, "the check's own reads must not count as the learner's"
+
+
+def test_prepare_draws_fresh_data_each_run(fresh_client):
+    problem = OneIncrPerView()
+    starts = set()
+    for _ in range(8):
+        problem.prepare(client=fresh_client)
+        starts.add(problem.start)
+    assert len(starts) > 1
+    problem.prepare(client=fresh_client, seed=7)
+    first = problem.start
+    problem.prepare(client=fresh_client, seed=7)
+    assert problem.start == first
+
+
+def test_evidence_without_prepare_is_not_attempted(fresh_client):
+    problem = OneIncrPerView()
+    fresh_client.set("views", 2)
+    result = problem.check(client=fresh_client)
+    assert result.outcome is Outcome.NOT_ATTEMPTED and "ex.q" not in result.message or "prepare()" in result.message
+
+
+def test_reset_deletes_the_keys_and_forgets_the_counters(fresh_client):
+    problem = OneIncrPerView()
+    problem.prepare(client=fresh_client)
+    problem.reset(client=fresh_client)
+    assert not fresh_client.exists("views") and problem.check(client=fresh_client).outcome is Outcome.NOT_ATTEMPTED
+
+
+def test_command_calls_sums_a_topology_and_names_subcommands(fresh_client):
+    before = command_calls(fresh_client)
+    fresh_client.config_get("maxmemory")
+    after = command_calls(fresh_client)
+    assert after.get("config|get", 0) - before.get("config|get", 0) == 1
+
+
+def test_a_stub_that_raises_not_implemented_is_not_attempted(r):
+    class Function(Problem):
+        takes_answer = True
+
+        def verify(self, r, answer):
+            call_learner(answer, 1)
+
+    def stub(n):
+        raise NotImplementedError
+
+    result = Function().check(stub, client=r)
+    assert result.outcome is Outcome.NOT_ATTEMPTED and "NotImplementedError" in result.message
+
+
+def test_wrong_answers_are_declared_as_data():
+    wrong = Wrong("r.set('k', 1)", "has no TTL", why="skips EX")
+    assert (wrong.code, wrong.message, wrong.why) == ("r.set('k', 1)", "has no TTL", "skips EX")

@@ -245,6 +245,7 @@ class Problem:
         self._topology: Any = None
         self._baseline: dict[str, int] | None = None
         self._at_check: dict[str, int] | None = None
+        self._client: Any = None
         self.rng = random.Random()
 
     # -- hooks for authors ----------------------------------------------------------------
@@ -266,8 +267,11 @@ class Problem:
         return {command: count - self._baseline.get(command, 0) for command, count in now.items() if count - self._baseline.get(command, 0) > 0}
 
     def _evidence_target(self) -> Any:
+        """Where the counters are read: the topology (every node), else the client the check was given, else the bound one."""
         topology = self._topology if self._topology is not None else _bound_topology
-        return topology if topology is not None else current_client()
+        if topology is not None:
+            return topology
+        return self._client if self._client is not None else current_client()
 
     def attempted(self, r: Any, answer: Any) -> bool:
         if self.takes_answer:
@@ -293,6 +297,7 @@ class Problem:
         """
         if topology is not None:
             self._topology = topology
+        self._client = client
         r = client if client is not None else (self._topology.client() if self._topology is not None else current_client())
         self.rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
         self.cleanup(r)
@@ -315,6 +320,8 @@ class Problem:
         if topology is not None:
             self._topology = topology
         self._at_check = None
+        if client is not None:
+            self._client = client
         try:
             if self._baseline is not None:
                 self._at_check = command_calls(self._evidence_target())
