@@ -26,6 +26,7 @@ from .errors import (
 from .exercises.progress import progress
 from .failover import FailoverError, ReplicaLag, ReplicaOffset
 from .faults import AzFailureReport, FaultEvent
+from .link import Link, LinkStats
 from .node import Node, NodeStatus, Role
 from .probe import Operation, Probe, ProbeError, ProbeResult, Window
 from .scaling import ScalingError
@@ -65,6 +66,8 @@ __all__ = [
     "EngineError",
     "LabkitError",
     "Lifecycle",
+    "Link",
+    "LinkStats",
     "Node",
     "NodeStartError",
     "NodeStatus",

@@ -179,3 +179,17 @@ def test_a_stub_that_raises_not_implemented_is_not_attempted(r):
 def test_wrong_answers_are_declared_as_data():
     wrong = Wrong("r.set('k', 1)", "has no TTL", why="skips EX")
     assert (wrong.code, wrong.message, wrong.why) == ("r.set('k', 1)", "has no TTL", "skips EX")
+
+
+def test_command_calls_of_a_topology_sum_its_nodes():
+    import labkit
+
+    with labkit.ReplicationGroup(replicas=1) as group:
+        before = command_calls(group)
+        group.client(group.primary()).set("k", 1)
+        group.client(group.replicas()[0]).get("k")
+        after = command_calls(group)
+        everywhere = command_calls(group, replicas=True)
+    assert after["set"] - before.get("set", 0) == 1, "a write counts once, on the primary"
+    assert after.get("get", 0) == before.get("get", 0), "a replica's reads count only with replicas=True"
+    assert everywhere["get"] >= 1 and everywhere["set"] >= after["set"] + 1, "the replica replays the SET"

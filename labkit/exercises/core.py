@@ -192,29 +192,32 @@ def _command_calls(info: Any) -> dict[str, int]:
     return calls
 
 
-def command_calls(target: Any) -> dict[str, int]:
-    """Calls per command (lower case; subcommands as `config|set`) summed over `target`: a client,
-    or every node of a labkit topology. Read from `INFO commandstats`.
+def command_calls(target: Any, *, replicas: bool = False) -> dict[str, int]:
+    """Calls per command (lower case; subcommands as `config|set`), read from `INFO commandstats`:
+    of a client's server, or summed over a labkit topology's primaries (and its replicas too with
+    `replicas=True`; a replica also counts every write it replays from its primary).
 
     Example::
 
         before = command_calls(r); r.incr("n"); after = command_calls(r)
-        after["incr"] - before.get("incr", 0)     # 1
+        after["incrby"] - before.get("incrby", 0)     # 1: redis-py's incr() sends INCRBY
     """
-    nodes = getattr(target, "nodes", None)
-    if callable(nodes):
-        total: dict[str, int] = {}
-        for node in nodes():
-            if not node.is_running():
-                continue
-            try:
-                with node.client(socket_timeout=1.0) as client:
-                    for command, count in _command_calls(client.info("commandstats")).items():
-                        total[command] = total.get(command, 0) + count
-            except redis.RedisError:
-                continue  # a paused or dying node answers nothing; the others still count
-        return total
-    return _command_calls(target.info("commandstats"))
+    nodes = getattr(target, "nodes", None)  # a labkit topology's list of nodes; clients have none
+    if not isinstance(nodes, (list, tuple)):
+        return _command_calls(target.info("commandstats"))
+    total: dict[str, int] = {}
+    for node in nodes:
+        if not node.is_running():
+            continue
+        try:
+            with node.client(socket_timeout=1.0) as client:
+                if not replicas and client.info("replication").get("role") not in ("master", "primary"):
+                    continue
+                for command, count in _command_calls(client.info("commandstats")).items():
+                    total[command] = total.get(command, 0) + count
+        except redis.RedisError:
+            continue  # a paused or dying node answers nothing; the others still count
+    return total
 
 
 class Problem:
@@ -259,7 +262,7 @@ class Problem:
 
     # -- evidence of how ------------------------------------------------------------------
     def commands_since_prepare(self) -> dict[str, int]:
-        """Calls per command since `prepare()` (INFO commandstats deltas over the lab, or the client)."""
+        """Calls per command since `prepare()` (INFO commandstats deltas over the lab's primaries, or the client)."""
         if self._baseline is None:
             raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}, then your code")
         # Counted when the check began, so that the check's own reads are not taken for the learner's.
