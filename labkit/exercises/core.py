@@ -261,12 +261,15 @@ class Problem:
             r.delete(*self.keys)  # a RedisCluster client splits keys of different slots itself
 
     # -- evidence of how ------------------------------------------------------------------
-    def commands_since_prepare(self) -> dict[str, int]:
-        """Calls per command since `prepare()` (INFO commandstats deltas over the lab's primaries, or the client)."""
+    def commands_since_prepare(self, *, until_now: bool = False) -> dict[str, int]:
+        """Calls per command since `prepare()` (INFO commandstats deltas over the lab's primaries, or the client).
+
+        Counted when the check began, so that the check's own reads are not taken for the learner's;
+        `until_now=True` counts up to this moment instead (after the check ran the learner's function).
+        """
         if self._baseline is None:
             raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}, then your code")
-        # Counted when the check began, so that the check's own reads are not taken for the learner's.
-        now = self._at_check if self._at_check is not None else command_calls(self._evidence_target())
+        now = self._at_check if self._at_check is not None and not until_now else command_calls(self._evidence_target())
         return {command: count - self._baseline.get(command, 0) for command, count in now.items() if count - self._baseline.get(command, 0) > 0}
 
     def _evidence_target(self) -> Any:
@@ -332,7 +335,12 @@ class Problem:
                 client = self._topology.client()
             r = client if client is not None else current_client()
             if not self.attempted(r, answer):
-                hint = "pass your answer: q.check(answer)" if self.takes_answer else f"create {', '.join(map(repr, self.keys))}"
+                if self.takes_answer:
+                    hint = "pass your answer: q.check(answer)"
+                elif self.keys:
+                    hint = f"create {', '.join(map(repr, self.keys))}"
+                else:
+                    hint = "write your code in the exercise cell, run it, then run this check"
                 return Result(Outcome.NOT_ATTEMPTED, f"{self.title}: {hint}." if self.title else f"{hint}.")
             message = self.verify(r, answer)
             return Result(Outcome.CORRECT, message or self.title)
