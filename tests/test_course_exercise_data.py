@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -33,20 +34,58 @@ def test_visitor_events_have_the_documented_number_of_distinct_visitors():
     assert len(set(pipelines.VISITOR_EVENTS)) == 1200
 
 
-def test_window_exercise_series_has_readings_on_both_window_ends():
-    # q2's wrong answer (an excluded end) is only caught when a reading sits exactly on the end.
-    times = {ts for ts, _ in time_series._irregular_series()}
-    assert set(time_series.WINDOW) <= times
+SEEDS = range(40)
 
 
-def test_readings_repeat_a_value_so_the_pitfall_can_happen():
-    values = [value for _, value in time_series.READINGS]
-    assert len(set(values)) < len(values)
+def test_q1_readings_repeat_a_temperature_so_the_pitfall_can_happen():
+    for seed in SEEDS:
+        readings = time_series.draw_readings(random.Random(seed))
+        values = [value for _, value in readings]
+        assert max(Counter(values).values()) >= 3
+        times = [ts for ts, _ in readings]
+        assert times == sorted(set(times)) and times[0] % 60 == 0
 
 
-def test_sensor_event_ids_increase():
-    ids = [tuple(map(int, entry_id.split("-"))) for entry_id, _ in streams.SENSOR_EVENTS]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+def test_q2_window_has_readings_on_both_ends_and_is_small_next_to_the_series():
+    # The excluded-end wrong answer is only caught when a reading sits exactly on the end; the bytes
+    # check only tells a range query from a full read when the series dwarfs the window.
+    for seed in SEEDS:
+        series, (start, end) = time_series.draw_window(random.Random(seed))
+        times = [ts for ts, _ in series]
+        assert {start, end} <= set(times)
+        inside = [ts for ts in times if start <= ts <= end]
+        assert 40 <= len(inside) <= 91 and len(series) >= 20 * len(inside)
+
+
+def test_q3_retention_series_has_a_reading_exactly_one_hour_before_the_newest():
+    for seed in SEEDS:
+        times = [ts for ts, _ in time_series.draw_retention(random.Random(seed))]
+        assert times[-1] - 3600 in times and times[0] < times[-1] - 3600 and times == sorted(set(times))
+
+
+def test_q4_downsample_data_has_two_minutes_with_the_same_average():
+    for seed in SEEDS:
+        readings = time_series.draw_downsample(random.Random(seed))
+        averages = {}
+        for ts, value in readings:
+            averages.setdefault(ts - ts % 60, []).append(value)
+        rounded = [f"{sum(values) / len(values):.2f}" for values in averages.values()]
+        assert len(set(rounded)) < len(rounded)
+        assert all(len(values) == 6 for values in averages.values())
+
+
+def test_exercise_data_is_not_the_notebooks_fixed_series():
+    # The sections print readings from November 2023 (T0 = 1_700_000_040); per-run data is elsewhere in time.
+    for seed in SEEDS:
+        assert time_series.draw_readings(random.Random(seed))[0][0] > 1_700_086_380 + 7200
+        assert int(streams.draw_events(random.Random(seed))[0][0].split("-")[0]) > 1_700_000_002_000
+
+
+def test_sensor_event_ids_increase_and_two_share_a_millisecond():
+    for seed in SEEDS:
+        ids = [tuple(map(int, entry_id.split("-"))) for entry_id, _ in streams.draw_events(random.Random(seed))]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert ids[0][0] == ids[1][0] and ids[1][1] == 1
 
 
 def test_counting_database_counts_reads_and_writes_and_returns_copies():
