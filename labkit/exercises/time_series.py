@@ -264,8 +264,9 @@ class WindowQuery(_SeriesProblem):
         sent = self._output_bytes()
         if sent is not None and self.bytes_at_setup is not None:
             expect(sent - self.bytes_at_setup < self.full_read_bytes / 2,
-                   f"the server sent {sent - self.bytes_at_setup:,} bytes since ex.q2.prepare(): you read the whole series "
-                   f"({r.zcard('ts:temp'):,} readings) and filtered it in Python. Let the server select the window with ZRANGE ... BYSCORE.")
+                   f"the server sent {sent - self.bytes_at_setup:,} bytes since ex.q2.prepare(), as much as the whole series "
+                   f"({r.zcard('ts:temp'):,} readings): you read it all and filtered it in Python. Let the server select the "
+                   "window with ZRANGE ... BYSCORE (if you only looked at the whole series first, run the exercise cell again without that read).")
         return f"{len(self.expected)} readings between {start} and {end}, selected by the server"
 
 
