@@ -193,3 +193,14 @@ def test_command_calls_of_a_topology_sum_its_nodes():
     assert after["set"] - before.get("set", 0) == 1, "a write counts once, on the primary"
     assert after.get("get", 0) == before.get("get", 0), "a replica's reads count only with replicas=True"
     assert everywhere["get"] >= 1 and everywhere["set"] >= after["set"] + 1, "the replica replays the SET"
+
+
+def test_command_calls_of_a_cluster_client_reads_every_primary(cluster):
+    client = cluster.client()
+    before = command_calls(client)
+    keys = [f"spread:{number}" for number in range(30)]  # 30 keys land on all three shards
+    for key in keys:
+        client.set(key, 1)
+    after = command_calls(client)
+    client.delete(*keys)
+    assert after["set"] - before.get("set", 0) == 30

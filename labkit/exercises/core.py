@@ -203,6 +203,10 @@ def command_calls(target: Any, *, replicas: bool = False) -> dict[str, int]:
         after["incrby"] - before.get("incrby", 0)     # 1: redis-py's incr() sends INCRBY
     """
     nodes = getattr(target, "nodes", None)  # a labkit topology's list of nodes; clients have none
+    if isinstance(target, redis.RedisCluster):
+        # A cluster client sends INFO to one node unless told otherwise: read every primary.
+        nodes_to_read = redis.RedisCluster.ALL_NODES if replicas else redis.RedisCluster.PRIMARIES
+        return _command_calls(target.info("commandstats", target_nodes=nodes_to_read))
     if not isinstance(nodes, (list, tuple)):
         return _command_calls(target.info("commandstats"))
     total: dict[str, int] = {}
