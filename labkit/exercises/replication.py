@@ -1,173 +1,470 @@
-"""Exercises for notebook 11_replication_and_read_scaling: lag, reads from replicas, WAIT.
+"""Exercises for notebook 11_replication_and_read_scaling: offsets, reads from replicas, WAIT, REPLICAOF.
 
-They check a live replication group::
+Each exercise asks for the engine's own commands (INFO replication, HGETALL/GET on the right node,
+WAIT, REPLICAOF) on a live replication group; labkit only sets the scene (a partition, data)::
 
     from labkit.exercises import replication as ex
     ex.use(group)            # the ReplicationGroup you started
-    ex.q1.prepare(group.client())
-    ex.q1.check("replica-2")
+    ex.q1.prepare()          # first line of the exercise cell
+    ex.q1.check(answer)
 """
 
 from __future__ import annotations
 
-import random
+import time
 from textwrap import dedent
 from typing import Any
 
+import redis
+
 from ..errors import TopologyStateError
 from ..node import Node, NodeStatus
-from .core import Incorrect, NotAttempted, Problem, expect, use
+from .core import Incorrect, NotAttempted, Problem, Wrong, command_calls, expect, use
 
-__all__ = ["NOTEBOOK", "CATALOG_SIZE", "q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "q4", "use", "restore_group"]
 
 #: The notebook these exercises belong to (labkit.progress() groups by it).
 NOTEBOOK = "11_replication_and_read_scaling"
 
-#: q2: how many catalog items the prepared data holds (`catalog:item:0` ... `catalog:item:99`).
-CATALOG_SIZE = 100
+HOST = "127.0.0.1"
 
 
-def _up(nodes: list[Node]) -> list[Node]:
+# -- putting a group back in order (shared with high_availability) -------------------------------
+def _info(node: Node, section: str = "replication") -> dict:
+    with node.client(socket_timeout=2.0) as client:
+        return client.info(section)
+
+
+def _live(nodes: list[Node]) -> list[Node]:
     return [node for node in nodes if node.status is NodeStatus.UP and node.is_running()]
 
 
-def _name_of(answer: Any) -> str:
-    name = getattr(answer, "name", answer)
-    if not isinstance(name, str):
-        raise Incorrect(f"pass the replica's name (a str such as 'replica-1') or its Node; got {type(answer).__name__}")
-    return name
+def restore_group(group: Any, timeout: float = 10.0) -> None:
+    """Undo what an exercise attempt may have left, with the group's public methods and plain commands:
+    paused nodes resumed, dead ones restarted, a half-done FAILOVER aborted, min-replicas-* back to the
+    group's settings, exactly one primary that every replica follows directly, partitions healed, the
+    endpoints on the primary, and every replica linked and streaming."""
+    for node in group.nodes:
+        if node.status is NodeStatus.PAUSED:
+            group.resume(node)
+    for node in group.nodes:
+        if node.status is not NodeStatus.UP or not node.is_running():
+            group.restart(node)
+    for node in _live(group.nodes):
+        with node.client(socket_timeout=2.0) as client:
+            if client.info("replication").get("master_failover_state", "no-failover") != "no-failover":
+                try:
+                    client.execute_command("FAILOVER", "ABORT")
+                except redis.ResponseError:
+                    pass  # it finished meanwhile
+            client.config_set("min-replicas-to-write", group.min_replicas_to_write)
+            client.config_set("min-replicas-max-lag", group.min_replicas_max_lag)
+    # One primary: labkit's choice if the servers agree, else the one the servers say.
+    recorded = group.primary()
+    masters = [node for node in _live(group.nodes) if _info(node).get("role") == "master"]
+    keep = recorded if recorded in masters or not masters else masters[0]
+    with keep.client(socket_timeout=2.0) as client:
+        if client.info("replication").get("role") != "master":
+            client.replicaof("no", "one")
+    for node in masters:
+        if node is not keep:  # a second primary (split brain): it follows `keep` again
+            with node.client(socket_timeout=2.0) as client:
+                client.replicaof(HOST, keep.port)
+    group.refresh()
+    for node in group.replicas():
+        try:
+            group.heal(node)  # a partitioned replica: back to the primary
+        except TopologyStateError:
+            if int(_info(node).get("master_port", 0)) != keep.port:  # chained, or following an old primary
+                with node.client(socket_timeout=2.0) as client:
+                    client.replicaof(HOST, keep.port)
+    primary = group.primary()
+    if group.primary_endpoint.target != [(HOST, primary.port)]:
+        group.primary_endpoint.point_to([(HOST, primary.port)])
+    readers = [(HOST, node.port) for node in group.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
+    if group.reader_endpoint.target != readers:
+        group.reader_endpoint.point_to(readers)
+    deadline = time.monotonic() + timeout
+    replicas = _live(group.replicas())
+    while True:
+        linked = [node for node in replicas
+                  if (info := _info(node)).get("master_link_status") == "up" and int(info.get("master_port", 0)) == primary.port]
+        if len(linked) == len(replicas) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if replicas:
+        with primary.client(socket_timeout=timeout + 1) as client:
+            client.publish("__labkit__:sync", "")  # replicated, creates no key
+            client.execute_command("WAIT", len(replicas), int(timeout * 1000))
 
 
+def _node_calls(group: Any) -> dict[str, dict[str, int]]:
+    """Command calls per node (INFO commandstats), by node name."""
+    found = {}
+    for node in _live(group.nodes):
+        with node.client(socket_timeout=2.0) as client:
+            found[node.name] = command_calls(client)
+    return found
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {command: count - before.get(command, 0) for command, count in after.items() if count - before.get(command, 0) > 0}
+
+
+# -- 1 --------------------------------------------------------------------------------------------
 class LaggingReplica(Problem):
-    title = "Find the lagging replica"
+    title = "Find the lagging replica and how far behind it is, from INFO replication"
     takes_answer = True
     needs = "replication"
     hints = (
-        "A replica's INFO replication has slave_repl_offset: how much of the primary's stream it has applied.",
-        "lab.replication_offsets() reads every replica's offset; the one with the lowest offset lags the most.",
+        "On the primary, INFO replication has master_repl_offset: the bytes of replication stream it has produced. "
+        "On a replica, slave_repl_offset: the bytes it has applied.",
+        "Bytes behind = the primary's master_repl_offset minus the replica's slave_repl_offset. "
+        "primary.info('replication') and replica_clients[name].info('replication') read them.",
+        "The replica with the most bytes behind lags. answer = (its name, its bytes behind).",
     )
     solution_code = dedent("""
-        offsets = lab.replication_offsets()
-        answer = min(offsets, key=lambda item: item.offset).node
+        ex.q1.prepare()
+        primary_offset = primary.info("replication")["master_repl_offset"]
+        behind = {name: primary_offset - client.info("replication")["slave_repl_offset"]
+                  for name, client in replica_clients.items()}
+        lagging = max(behind, key=behind.get)
+        answer = (lagging, behind[lagging])
     """)
-    wrong_code = dedent("""
-        offsets = lab.replication_offsets()
-        answer = max(offsets, key=lambda item: item.offset).node
-    """)
-    wrong_message = "most up to date"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q1.prepare()
+            answer = ("replica-1", 131072)
+        """), "is not how far", why="a name and a number copied from the pause experiment above"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            primary_offset = primary.info("replication")["master_repl_offset"]
+            behind = {name: primary_offset - client.info("replication")["slave_repl_offset"]
+                      for name, client in replica_clients.items()}
+            lagging = min(behind, key=behind.get)
+            answer = (lagging, behind[lagging])
+        """), "is up to date", why="picks the replica that is least behind"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            offsets = {name: client.info("replication")["slave_repl_offset"] for name, client in replica_clients.items()}
+            lagging = min(offsets, key=offsets.get)
+            answer = (lagging, offsets[lagging])
+        """), "the replica's own offset", why="passes the replica's offset, not the difference"),
+    )
 
-    def prepare(self, r: Any) -> None:
-        """Cut one replica (chosen at random) off its primary, then write 200 keys it will not get."""
+    def cleanup(self, r: Any) -> None:
+        restore_group(self.lab)
+        self.lab.client().delete("lag:events")
+
+    def setup(self, r: Any) -> None:
+        """Cut one replica (drawn) off its primary, then push a drawn amount of data it will not get."""
         lab = self.lab
-        for replica in _up(lab.replicas()):
-            try:
-                lab.heal(replica)
-            except TopologyStateError:
-                pass  # it was not partitioned
-        lab.partition(random.choice(_up(lab.replicas())))
-        writer = lab.client(lab.primary())
-        with writer.pipeline(transaction=False) as pipe:
-            for number in range(200):
-                pipe.set(f"lag:{number}", number)
+        cut = self.rng.choice(lab.replicas())
+        lab.partition(cut)
+        primary = lab.client()
+        entries, size = self.rng.randint(40, 160), self.rng.randint(20, 120)
+        with primary.pipeline(transaction=False) as pipe:
+            for number in range(entries):
+                pipe.rpush("lag:events", f"{number}:" + "x" * size)
             pipe.execute()
+        primary.wait(len(lab.replicas()) - 1, 2000)
+        self.lagging = cut.name
+        self.replica_offset = int(_info(cut)["slave_repl_offset"])
+        self.lowest = int(primary.info("replication")["master_repl_offset"]) - self.replica_offset
 
     def verify(self, r: Any, answer: Any) -> str:
-        name = _name_of(answer)
-        lab = self.lab
-        replicas = {node.name: node for node in _up(lab.replicas())}
-        expect(name in replicas, f"{name!r} is not a live replica of this group; its replicas are {sorted(replicas)}")
-        offsets = {}
-        for replica_name, node in replicas.items():
-            with node.client(socket_timeout=1.0) as client:
-                offsets[replica_name] = int(client.info("replication").get("slave_repl_offset", 0))
-        if len(set(offsets.values())) == 1:
-            raise NotAttempted("every replica is at the same offset now: run ex.q1.prepare(lab.client()) to make one lag")
-        lowest = min(offsets, key=offsets.get)
-        expect(offsets[name] != max(offsets.values()), f"{name} is the most up to date replica (offset {offsets[name]}); look for the lowest offset")
-        expect(name == lowest, f"{name} is at offset {offsets[name]}, but {lowest} is further behind")
-        return f"{name} lags: offset {offsets[name]} while the others are at {max(offsets.values())}. Heal it with lab.heal({name!r})."
+        if getattr(self, "lagging", None) is None:
+            raise NotAttempted("run the exercise cell from its first line, ex.q1.prepare(), then your code")
+        expect(isinstance(answer, (tuple, list)) and len(answer) == 2,
+               f"pass a pair: answer = (replica name, bytes behind); got {answer!r}")
+        name, behind = answer
+        name = getattr(name, "name", name)
+        expect(isinstance(name, str), f"the first item should be the replica's name (a str such as 'replica-1'); got {name!r}")
+        expect(isinstance(behind, int) and not isinstance(behind, bool),
+               f"the second item should be a whole number of bytes; got {behind!r}")
+        replicas = {node.name for node in self.lab.replicas()}
+        expect(name in replicas, f"{name!r} is not a replica of this group; its replicas are {sorted(replicas)}")
+        highest = int(self.lab.client().info("replication")["master_repl_offset"]) - self.replica_offset
+        problems = []
+        if name != self.lagging:
+            problems.append(f"{name} is up to date (its link works); another replica has fallen behind: "
+                            "compare every replica's slave_repl_offset with the primary's master_repl_offset")
+        if behind == self.replica_offset:
+            problems.append(f"{behind} is the replica's own offset: bytes behind is the primary's master_repl_offset "
+                            "minus the replica's slave_repl_offset")
+        elif not self.lowest <= behind <= highest:
+            problems.append(f"{behind} bytes is not how far the lagging replica is behind: subtract its slave_repl_offset "
+                            "from the primary's master_repl_offset, both read now")
+        expect(not problems, "; and ".join(problems))
+        return (f"{self.lagging} is {behind:,} bytes behind: its link is down, so its offset stopped while the primary's grew. "
+                "ex.q2.prepare() reconnects it.")
 
 
-class ReadsFromReplicas(Problem):
-    title = "Scale reads over the replicas"
+# -- 2 --------------------------------------------------------------------------------------------
+PAGE_READS = ("hgetall", "hget", "hmget")
+STOCK_READS = ("get", "mget")
+
+
+class ReadsWhereTheyBelong(Problem):
+    title = "Product pages from the replicas, stock levels from the primary"
+    takes_answer = True
     needs = "replication"
     hints = (
-        "lab.reader_endpoint.client() gives a client whose commands go to the replicas in turn.",
-        "Read each key catalog:item:0 ... catalog:item:99 once through that client; do not read them from the primary.",
+        "catalog:ids (a set) lists the products. Each has a page, the hash product:<id>, and a stock level, the string stock:<id>.",
+        "A page may be a little old: read it from a replica, and spread the pages over both (replica_clients has a client "
+        "per replica). A stock level must be fresh: read it from the primary (the client `primary`).",
+        "ids = primary.smembers('catalog:ids'); pages with replica_clients[...].hgetall(f'product:{id}') in turn; "
+        "answer = sum(int(primary.get(f'stock:{id}')) for id in ids)",
     )
     solution_code = dedent("""
-        reader = lab.reader_endpoint.client()
-        for number in range(100):
-            reader.get(f"catalog:item:{number}")
+        ex.q2.prepare()
+        ids = primary.smembers("catalog:ids")
+        replicas = list(replica_clients.values())
+        pages = [replicas[n % len(replicas)].hgetall(f"product:{i}") for n, i in enumerate(ids)]
+        answer = sum(int(primary.get(f"stock:{i}")) for i in ids)
     """)
-    wrong_code = dedent("""
-        for number in range(100):
-            r.get(f"catalog:item:{number}")
-    """)
-    wrong_message = "served by the primary"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q2.prepare()
+            ids = primary.smembers("catalog:ids")
+            pages = [primary.hgetall(f"product:{i}") for i in ids]
+            answer = sum(int(primary.get(f"stock:{i}")) for i in ids)
+        """), "pages were read from the primary", why="everything from the primary"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            ids = primary.smembers("catalog:ids")
+            replicas = list(replica_clients.values())
+            pages = [replicas[n % len(replicas)].hgetall(f"product:{i}") for n, i in enumerate(ids)]
+            answer = sum(int(replicas[n % len(replicas)].get(f"stock:{i}")) for n, i in enumerate(ids))
+        """), "stock levels were read from a replica", why="stock levels from the replicas too"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            ids = primary.smembers("catalog:ids")
+            pages = [replica_clients["replica-1"].hgetall(f"product:{i}") for i in ids]
+            answer = sum(int(primary.get(f"stock:{i}")) for i in ids)
+        """), "spread", why="every page from one replica"),
+    )
 
-    def prepare(self, r: Any) -> None:
-        """Write the catalog on the primary, wait until both replicas have it, and zero every node's counters."""
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids: list[int] = []
+        self._before: dict[str, dict[str, int]] | None = None
+
+    def cleanup(self, r: Any) -> None:
+        restore_group(self.lab)
+        keys = ["catalog:ids"] + [f"product:{i}" for i in self._ids] + [f"stock:{i}" for i in self._ids]
+        self.lab.client().delete(*keys)
+        self._ids, self._before = [], None
+
+    def setup(self, r: Any) -> None:
+        """A catalog drawn per run; then one replica (drawn) is cut off and the stock levels change on the primary."""
         lab = self.lab
-        writer = lab.client(lab.primary())
-        with writer.pipeline(transaction=False) as pipe:
-            for number in range(CATALOG_SIZE):
-                pipe.set(f"catalog:item:{number}", f"item {number}")
+        primary = lab.client()
+        self._ids = self.rng.sample(range(100, 1000), self.rng.randint(8, 16))
+        with primary.pipeline(transaction=False) as pipe:
+            for number in self._ids:
+                pipe.hset(f"product:{number}", mapping={"name": f"product {number}", "price": f"{self.rng.randint(3, 90)}.99"})
+                pipe.set(f"stock:{number}", self.rng.randint(10, 60))
+            pipe.sadd("catalog:ids", *self._ids)
             pipe.execute()
-        writer.wait(len(_up(lab.replicas())), 2000)
-        for node in _up(lab.nodes):
-            with node.client(socket_timeout=1.0) as client:
-                client.config_resetstat()
+        primary.wait(len(lab.replicas()), 2000)
+        self.stale = self.rng.choice(lab.replicas()).name
+        lab.partition(self.stale)
+        with primary.pipeline(transaction=False) as pipe:  # sales: only the primary and the linked replica see them
+            for number in self._ids:
+                pipe.decrby(f"stock:{number}", self.rng.randint(1, 9))
+            pipe.execute()
+        primary.wait(len(lab.replicas()) - 1, 2000)
+        self.total = sum(int(primary.get(f"stock:{number}")) for number in self._ids)
+        self._before = _node_calls(lab)
 
     def verify(self, r: Any, answer: Any) -> str:
-        lab = self.lab
-        hits = {}
-        for node in _up(lab.nodes):
-            with node.client(socket_timeout=1.0) as client:
-                stats = client.info("stats")
-                hits[node.name] = int(stats.get("keyspace_hits", 0)) + int(stats.get("keyspace_misses", 0))
-        if sum(hits.values()) == 0:
-            raise NotAttempted("no node has served a read since ex.q2.prepare(...): read the catalog through the reader endpoint")
-        primary = lab.primary().name
-        expect(hits.get(primary, 0) == 0, f"{hits[primary]} reads were served by the primary ({primary}); send them through lab.reader_endpoint")
-        replicas = [node.name for node in _up(lab.replicas())]
-        total = sum(hits[name] for name in replicas)
-        expect(total >= CATALOG_SIZE, f"the replicas served {total} reads; read all {CATALOG_SIZE} catalog items")
+        if self._before is None:
+            raise NotAttempted("run the exercise cell from its first line, ex.q2.prepare(), then your code")
+        after = _node_calls(self.lab)
+        calls = {name: _delta(after.get(name, {}), before) for name, before in self._before.items()}
+        primary = self.lab.primary().name
+        replicas = [node.name for node in self.lab.replicas()]
+        pages = {name: sum(calls[name].get(command, 0) for command in PAGE_READS) for name in calls}
+        stock = {name: sum(calls[name].get(command, 0) for command in STOCK_READS) for name in calls}
+        expect(pages[primary] == 0, f"{pages[primary]} product pages were read from the primary: pages may be a little old, "
+               "so read them from the replicas and leave the primary to the writes")
+        on_replicas = {name: stock[name] for name in replicas if stock[name]}
+        expect(not on_replicas, f"stock levels were read from a replica ({', '.join(f'{n}: {c}' for n, c in on_replicas.items())} GET): "
+               f"{self.stale} lost its link a moment ago and still shows the old stock; read what must be fresh from the primary")
+        count = len(self._ids)
+        served = sum(pages[name] for name in replicas)
+        expect(served >= count, f"the replicas served {served} page reads; read all {count} product pages (HGETALL product:<id>)")
         for name in replicas:
-            expect(hits[name] >= total // (2 * len(replicas)), f"{name} served only {hits[name]} of {total} reads: spread them over every replica")
-        return "reads per node: " + ", ".join(f"{name} {count}" for name, count in hits.items())
+            expect(pages[name] >= max(1, count // 4), f"{name} served {pages[name]} of {served} page reads: spread the pages over every replica")
+        expect(stock[primary] > 0, "the primary served no GET: read the stock levels (stock:<id>) from it")
+        expect(isinstance(answer, int) and not isinstance(answer, bool), f"answer should be the total stock (an int); got {answer!r}")
+        expect(answer == self.total, f"the total stock is not {answer}: add up stock:<id> for every id in catalog:ids, read from the primary")
+        return "pages per replica: " + ", ".join(f"{name} {pages[name]}" for name in replicas) + f"; stock from the primary: {self.total} in all"
 
 
+# -- 3 --------------------------------------------------------------------------------------------
 class WaitForReplicas(Problem):
-    title = "Confirm a write reached both replicas"
+    title = "Learn with WAIT how many replicas have a write"
     takes_answer = True
     needs = "replication"
     hints = (
-        "WAIT numreplicas timeout_ms blocks until that many replicas acknowledged every earlier write on this connection.",
-        "r.set('order:1001', 'paid') then answer = r.wait(2, 1000) on the same client.",
+        "WAIT numreplicas timeout_ms blocks until that many replicas acknowledged every earlier write of this connection, "
+        "or until the timeout, and returns how many did.",
+        "Write with the client you WAIT on: primary.set('order:1001', 'paid'), then answer = primary.wait(2, 300).",
+        "Give it a timeout: a replica that is cut off never acknowledges, and a timeout of 0 would wait forever.",
     )
     solution_code = dedent("""
-        r.set("order:1001", "paid")
-        answer = r.wait(2, 1000)
+        ex.q3.prepare()
+        primary.set("order:1001", "paid")
+        answer = primary.wait(2, 300)
     """)
-    wrong_code = dedent("""
-        r.set("order:1001", "pending")
-        answer = r.wait(2, 1000)
-    """)
-    wrong_message = "should be 'paid'"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q3.prepare()
+            primary.set("order:1001", "paid")
+            answer = 2
+        """), "no WAIT", why="the number printed in the WAIT section above"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            answer = primary.wait(2, 300)
+        """), "write it on the primary", why="WAIT without the write"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            primary.set("order:1001", "paid")
+            answer = primary.wait(2, 300) == 2
+        """), "the number WAIT returned", why="a yes/no instead of WAIT's count"),
+    )
+
+    def cleanup(self, r: Any) -> None:
+        restore_group(self.lab)
+        self.lab.client().delete("order:1001")
+
+    def setup(self, r: Any) -> None:
+        """Cut a drawn number of replicas (0, 1 or 2) off the primary; the learner does not know how many."""
+        replicas = self.lab.replicas()
+        for node in self.rng.sample(replicas, self.rng.randint(0, len(replicas))):
+            self.lab.partition(node)
 
     def verify(self, r: Any, answer: Any) -> str:
-        expect(isinstance(answer, int) and not isinstance(answer, bool), f"pass the reply of WAIT (a whole number); got {answer!r}")
-        replicas = _up(self.lab.replicas())
-        expect(answer >= len(replicas), f"WAIT said {answer} replica(s) acknowledged; ask for {len(replicas)} and give it time (e.g. 1000 ms)")
-        for node in replicas:
+        calls = self.commands_since_prepare()
+        expect(calls.get("wait", 0) > 0, "the server saw no WAIT since ex.q3.prepare(): ask the primary with WAIT, do not assume")
+        primary = self.lab.client()
+        expect(primary.get("order:1001") == "paid", "order:1001 is not 'paid': write it on the primary (SET), then WAIT on the same client")
+        expect(isinstance(answer, int) and not isinstance(answer, bool), f"pass the number WAIT returned (an int); got {answer!r}")
+        have = 0
+        for node in _live(self.lab.replicas()):
             with node.client(socket_timeout=1.0) as client:
-                value = client.get("order:1001")
-            expect(value is not None, f"{node.name} has no order:1001: write it on the primary before WAIT")
-            expect(value == "paid", f"order:1001 on {node.name} is {value!r}; it should be 'paid'")
-        return f"WAIT returned {answer}: every replica acknowledged order:1001 before you went on"
+                have += client.get("order:1001") == "paid"
+        expect(answer <= have, f"WAIT said {answer}, but only {have} replica(s) have order:1001: WAIT after the write, on the same connection")
+        expect(answer == have, f"WAIT said {answer}, but {have} replicas have order:1001: ask for every replica (numreplicas 2) and give it time")
+        cut = len(self.lab.replicas()) - have
+        return (f"WAIT returned {answer}: {answer} replica(s) confirmed order:1001, {cut} did not (cut off). "
+                "The write stays on the primary either way; WAIT only tells you how durable it is.")
+
+
+# -- 4 --------------------------------------------------------------------------------------------
+class AttachReplica(Problem):
+    title = "Attach a spare server to the group's primary with REPLICAOF"
+    needs = "replication"
+    hints = (
+        "REPLICAOF host port, sent to the server that should become a replica, makes it copy the primary and then follow its stream.",
+        "The primary listens on 127.0.0.1, port group.primary().port; send the command through spare.client().",
+        "spare.client().replicaof('127.0.0.1', group.primary().port)",
+    )
+    solution_code = dedent("""
+        spare = ex.q4.prepare()
+        spare.client().replicaof("127.0.0.1", group.primary().port)
+    """)
+    wrong_answers = (
+        Wrong(dedent("""
+            spare = ex.q4.prepare()
+            spare.client().set("spare:token", primary.get("spare:token"))
+        """), "still a primary", why="copies the data by hand"),
+        Wrong(dedent("""
+            spare = ex.q4.prepare()
+            spare.client().replicaof("127.0.0.1", group.replicas()[0].port)
+        """), "not from the primary", why="replicates from a replica (chained)"),
+        Wrong(dedent("""
+            spare = ex.q4.prepare()
+            spare.client().replicaof("no", "one")
+        """), "REPLICAOF NO ONE", why="the form that promotes instead"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spare: Any = None
+        self._spare_before: dict[str, int] | None = None
+
+    def prepare(self, **options: Any) -> Any:  # noqa: D401 - returns the spare, unlike Problem.prepare
+        """Start (once) a spare standalone server, clear it, and return it: `spare = ex.q4.prepare()`."""
+        super().prepare(**options)
+        return self.spare
+
+    def _spare_node(self) -> Node | None:
+        if self.spare is None or not self.spare.nodes or not self.spare.nodes[0].is_running():
+            return None
+        return self.spare.nodes[0]
+
+    def cleanup(self, r: Any) -> None:
+        restore_group(self.lab)
+        node = self._spare_node()
+        if node is not None:
+            with node.client(socket_timeout=2.0) as client:
+                client.replicaof("no", "one")
+                client.flushall()
+        self.lab.client().delete("spare:token")
+        self._spare_before = None
+
+    def setup(self, r: Any) -> None:
+        """A token drawn per run on the primary; a spare server (az-b) with no data."""
+        from ..topology import Standalone
+
+        if self._spare_node() is None:
+            self.spare = Standalone(az="az-b").start()
+        self.token = f"{self.rng.getrandbits(48):012x}"
+        primary = self.lab.client()
+        primary.set("spare:token", self.token)
+        primary.wait(len(self.lab.replicas()), 2000)
+        with self._spare_node().client(socket_timeout=2.0) as client:
+            self._spare_before = command_calls(client)
+
+    def verify(self, r: Any, answer: Any) -> str:
+        node = self._spare_node()
+        if node is None or self._spare_before is None:
+            raise NotAttempted("run the exercise cell from its first line, spare = ex.q4.prepare(), then your code")
+        with node.client(socket_timeout=2.0) as client:
+            calls = _delta(command_calls(client), self._spare_before)
+            asked = calls.get("replicaof", 0) + calls.get("slaveof", 0)
+            info = client.info("replication")
+            if info.get("role") == "master":
+                if not asked and not client.dbsize():
+                    raise NotAttempted("the spare is still an empty standalone server: attach it to the group's primary with REPLICAOF")
+                expect(not asked, "the spare is still a primary after your REPLICAOF: REPLICAOF NO ONE is the form that promotes; "
+                       "give the primary's host and port")
+                raise Incorrect("the spare holds what you copied but is still a primary (role master): nothing keeps it in step "
+                                "with the group; make it a replica with REPLICAOF host port")
+            primary = self.lab.primary()
+            ports = {member.port: member.name for member in self.lab.nodes}
+            master_port = int(info.get("master_port", 0))
+            expect(master_port == primary.port,
+                   f"the spare replicates from {ports.get(master_port, f'port {master_port}')}, not from the primary ({primary.name}, "
+                   f"port {primary.port}): a chain of replicas adds a hop of lag; attach it to the primary")
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and not (client.info("replication").get("master_link_status") == "up"
+                                                       and client.get("spare:token") == self.token):
+                time.sleep(0.05)
+            expect(client.info("replication").get("master_link_status") == "up", "the spare's link to the primary is not up after 5 s")
+            expect(client.get("spare:token") == self.token, "the spare does not have spare:token yet: its first sync has not finished")
+            keys = client.dbsize()
+        with primary.client(socket_timeout=2.0) as client:
+            seen = [entry for entry in (client.info("replication").get(f"slave{index}") for index in range(6))
+                    if isinstance(entry, dict) and int(entry.get("port", 0)) == node.port]
+        expect(seen, "the primary does not list the spare among its replicas (INFO replication) yet")
+        return f"the spare copied all {keys} keys and now follows the primary, which lists it among its replicas"
 
 
 q1 = LaggingReplica()
-q2 = ReadsFromReplicas()
+q2 = ReadsWhereTheyBelong()
 q3 = WaitForReplicas()
+q4 = AttachReplica()
