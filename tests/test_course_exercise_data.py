@@ -29,9 +29,20 @@ def test_label_uses_vader_thresholds():
     assert pipelines.label("The lid is blue.") == "neutral"
 
 
-def test_visitor_events_have_the_documented_number_of_distinct_visitors():
-    assert len(pipelines.VISITOR_EVENTS) == 5000
-    assert len(set(pipelines.VISITOR_EVENTS)) == 1200
+def test_page_views_are_drawn_per_run():
+    first, second = pipelines.page_views(random.Random(1)), pipelines.page_views(random.Random(2))
+    assert len(first) == 5000 and 800 <= len({view["visitor"] for view in first}) <= 1600
+    assert {view["visitor"] for view in first}.isdisjoint(view["visitor"] for view in second)
+
+
+def test_low_battery_readings_hold_the_boundary_a_recharge_and_a_redelivery():
+    rule = pipelines.LowBatteryRule()
+    rule.rng = random.Random(3)
+    readings, elsewhere = rule._readings()
+    assert any(reading["battery"] == 20.0 for reading in readings)
+    batteries = [reading["battery"] for reading in readings if reading["device"] == readings[0]["device"]]
+    assert batteries[0] < 20 <= batteries[-1]
+    assert readings[-2] == readings[1] and elsewhere not in {reading["device"] for reading in readings}
 
 
 SEEDS = range(40)
@@ -86,6 +97,12 @@ def test_sensor_event_ids_increase_and_two_share_a_millisecond():
         ids = [tuple(map(int, entry_id.split("-"))) for entry_id, _ in streams.draw_events(random.Random(seed))]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
         assert ids[0][0] == ids[1][0] and ids[1][1] == 1
+
+
+def test_counting_database_draws_its_products_per_run():
+    first, second = caching.CountingDatabase.drawn(random.Random(1)), caching.CountingDatabase.drawn(random.Random(2))
+    assert len(first.products) == 3 and first.products != second.products
+    assert all(product["id"] == pid and 2 <= product["price"] <= 90 for pid, product in first.products.items())
 
 
 def test_counting_database_counts_reads_and_writes_and_returns_copies():

@@ -1,37 +1,31 @@
-"""Exercises for notebook 18_streaming_pipelines: an IoT rule, idempotency keys, HyperLogLog, sentiment counts.
+"""Exercises for notebook 18_streaming_pipelines: an IoT rule, idempotency keys, HyperLogLog on a
+stream, and a consumer group that scores reviews. They work on one server or a cluster (the keys
+of q4 share a hash tag).
 
 Example::
 
     from labkit.exercises import pipelines as ex
     ex.use(r)
-    ex.q1.check(low_battery_rule)     # pass your rule function
+    ex.q1.check(low_battery_rule)     # pass your rule function itself
 """
 
 from __future__ import annotations
 
-import random
+import threading
 from functools import lru_cache
 from textwrap import dedent
 from typing import Any
 
-from .core import Problem, expect, expect_callable, expect_type, use
+from .core import (
+    Incorrect, NotAttempted, Problem, Wrong, as_text, call_learner, current_client, expect, expect_callable, expect_type, use,
+)
 
-__all__ = ["NOTEBOOK", "REVIEWS", "VISITOR_EVENTS", "label", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "REVIEWS", "label", "page_views", "server_calls", "q1", "q2", "q3", "q4", "use"]
 
 #: The notebook these exercises belong to (labkit.progress() groups by it).
 NOTEBOOK = "18_streaming_pipelines"
 
-#: q3: page views as visitor ids, with repeat visits (1,200 distinct visitors in 5,000 events).
-def _visitor_events() -> tuple[str, ...]:
-    rng = random.Random(6)
-    visits = list(range(1200)) + [rng.randrange(1200) for _ in range(3800)]
-    rng.shuffle(visits)
-    return tuple(f"visitor-{number}" for number in visits)
-
-
-VISITOR_EVENTS: tuple[str, ...] = _visitor_events()
-
-#: q4: the texts that the setup puts in the stream 'reviews'.
+#: q4: the texts that its prepare() draws the stream '{feedback}:in' from.
 REVIEWS: tuple[str, ...] = (
     "Absolutely love this kettle, it boils in a minute!",
     "Terrible customer service, I am never ordering again.",
@@ -70,161 +64,494 @@ def label(text: str) -> str:
     return "neutral"
 
 
+def server_calls(r: Any) -> dict[str, int]:
+    """Calls per command (lower case, `xgroup|delconsumer` for subcommands) from `INFO commandstats`:
+    of the one server, or summed over every primary of a cluster (replicas would count each write twice).
+
+    Example::
+
+        before = server_calls(r); r.pfadd("h", "a"); server_calls(r)["pfadd"] - before.get("pfadd", 0)   # 1
+    """
+    try:
+        from redis.cluster import RedisCluster
+    except ImportError:  # pragma: no cover - redis-py always has it
+        RedisCluster = ()  # type: ignore[assignment]
+    if RedisCluster and isinstance(r, RedisCluster):
+        info = r.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+    else:
+        info = r.info("commandstats")
+    per_node = info.values() if info and all(isinstance(value, dict) and not str(key).startswith("cmdstat_") for key, value in info.items()) else [info]
+    calls: dict[str, int] = {}
+    for node_info in per_node:
+        for key, value in node_info.items():
+            if str(key).startswith("cmdstat_") and isinstance(value, dict):
+                command = str(key)[len("cmdstat_"):].lower()
+                calls[command] = calls.get(command, 0) + int(value.get("calls", 0))
+    return calls
+
+
+def _call(function: Any, *args: Any) -> Any:
+    """call_learner, with the error told without the long repr of the client among the arguments."""
+    try:
+        return call_learner(function, *args)
+    except Incorrect as failure:
+        cause = failure.__cause__
+        if cause is None or isinstance(cause, NotImplementedError):
+            raise
+        shown = ", ".join("r" if hasattr(arg, "execute_command") else "db" if hasattr(arg, "get_product") else repr(arg) for arg in args)
+        raise Incorrect(f"{getattr(function, '__name__', 'your function')}({shown}) raised {type(cause).__name__}: {cause}") from cause
+
+
+def page_views(rng: Any, count: int = 5000) -> list[dict[str, str]]:
+    """q3's data: `count` page views by a drawn number (800-1,600) of visitors with drawn ids, in random order.
+
+    Example::
+
+        views = page_views(random.Random(1))
+        len(views), len({view["visitor"] for view in views})     # (5000, <drawn>)
+    """
+    distinct = rng.randint(800, 1600)
+    visitors = [f"v{rng.getrandbits(40):010x}" for _ in range(distinct)]
+    order = visitors + [rng.choice(visitors) for _ in range(count - distinct)]
+    rng.shuffle(order)
+    pages = ("/", "/pricing", "/docs", "/blog", "/signup")
+    return [{"visitor": visitor, "page": rng.choice(pages)} for visitor in order]
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before.get(name, 0) for name in after if after[name] - before.get(name, 0) > 0}
+
+
+class _CountedFromPrepare(Problem):
+    """A problem whose check asks the server what ran between `prepare()` and the check, summed over
+    every primary when the notebook is connected to a cluster (see `server_calls`)."""
+
+    _since: dict[str, int] | None = None
+    _until: dict[str, int] | None = None
+
+    def prepare(self, **kwargs: Any) -> None:
+        super().prepare(**kwargs)
+        client = kwargs.get("client") or (self._topology.client() if self._topology is not None else current_client())
+        self._since = server_calls(client)
+
+    def reset(self, **kwargs: Any) -> None:
+        super().reset(**kwargs)
+        self._since = None
+
+    def attempted(self, r: Any, answer: Any) -> bool:
+        # Counted first, so that the check's own reads are not taken for the learner's.
+        self._until = server_calls(r) if self._since is not None else None
+        return super().attempted(r, answer)
+
+    def learner_calls(self) -> dict[str, int]:
+        if self._since is None or self._until is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}, then your code")
+        return _delta(self._since, self._until)
+
 
 class LowBatteryRule(Problem):
     title = "Write the low-battery rule"
     takes_answer = True
+    keys = ("devices:low_battery",)
     hints = (
         "Your rule gets one reading: a dict with 'device', 'ts', 'temperature' and 'battery' (a float, in %).",
-        "Below 20 %: SADD devices:low_battery <device>. Otherwise SREM it, so a recharged device leaves the set.",
+        "Below 20 %: SADD devices:low_battery <device>. Otherwise SREM it, so that a recharged device leaves the set. "
+        "Touch only the reading's own device: other routers may be adding theirs.",
     )
     solution_code = dedent("""
         def low_battery_rule(r, reading):
-            if reading['battery'] < 20:
-                r.sadd('devices:low_battery', reading['device'])
+            if reading["battery"] < 20:
+                r.sadd("devices:low_battery", reading["device"])
             else:
-                r.srem('devices:low_battery', reading['device'])
-
-        answer = low_battery_rule
+                r.srem("devices:low_battery", reading["device"])
     """)
-    wrong_code = dedent("""
-        def low_battery_rule(r, reading):
-            if reading['battery'] < 20:
-                r.sadd('devices:low_battery', reading['device'])
+    wrong_answers = (
+        Wrong(dedent("""
+            def low_battery_rule(r, reading):
+                if reading["battery"] < 20:
+                    r.sadd("devices:low_battery", reading["device"])
+        """), "should not be in devices:low_battery", why="never removes a recharged device"),
+        Wrong(dedent("""
+            def low_battery_rule(r, reading):
+                if reading["battery"] <= 20:
+                    r.sadd("devices:low_battery", reading["device"])
+                else:
+                    r.srem("devices:low_battery", reading["device"])
+        """), "latest battery 20.0 %", why="off by one: 20 % counts as low"),
+        Wrong(dedent("""
+            def low_battery_rule(r, reading):
+                if reading["battery"] < 20:
+                    r.rpush("devices:low_battery", reading["device"])
+                else:
+                    r.lrem("devices:low_battery", 0, reading["device"])
+        """), "needs a set", why="a list: duplicates on redelivery"),
+        Wrong(dedent("""
+            low_devices = set()
 
-        answer = low_battery_rule
-    """)
-    wrong_message = "should not be in devices:low_battery"
-    readings = (
-        {"device": "dev-1", "ts": 1700000000, "temperature": 21.0, "battery": 15.0},
-        {"device": "dev-2", "ts": 1700000000, "temperature": 22.5, "battery": 55.0},
-        {"device": "dev-3", "ts": 1700000000, "temperature": 20.1, "battery": 9.5},
-        {"device": "dev-4", "ts": 1700000010, "temperature": 23.0, "battery": 19.9},
-        {"device": "dev-5", "ts": 1700000010, "temperature": 19.4, "battery": 20.0},
-        {"device": "dev-3", "ts": 1700000020, "temperature": 20.3, "battery": 80.0},
+            def low_battery_rule(r, reading):
+                if reading["battery"] < 20:
+                    low_devices.add(reading["device"])
+                else:
+                    low_devices.discard(reading["device"])
+                r.delete("devices:low_battery")
+                if low_devices:
+                    r.sadd("devices:low_battery", *low_devices)
+        """), "no reading here concerned", why="state kept in Python, the whole set rewritten"),
     )
+
+    def _readings(self) -> tuple[list[dict], str]:
+        """Readings from 6 drawn devices: some low, one exactly 20 %, one recharged, one delivered twice."""
+        rng = self.rng
+        devices = [f"dev-{number:02d}" for number in rng.sample(range(10, 99), 7)]
+        elsewhere, devices = devices[0], devices[1:]
+        ts = rng.randrange(1_700_000_000, 1_800_000_000)
+        batteries = [round(rng.uniform(2, 19.8), 1), round(rng.uniform(2, 19.8), 1), 20.0,
+                     round(rng.uniform(21, 100), 1), round(rng.uniform(2, 19.8), 1), round(rng.uniform(21, 100), 1)]
+        readings = [{"device": device, "ts": ts, "temperature": round(rng.uniform(18, 26), 1), "battery": battery}
+                    for device, battery in zip(devices, batteries)]
+        readings.append({**readings[0], "ts": ts + 10, "battery": round(rng.uniform(60, 100), 1)})   # recharged
+        readings.append(dict(readings[1]))                                                            # delivered again
+        readings.append({**readings[4], "ts": ts + 10})                                               # still low
+        return readings, elsewhere
 
     def verify(self, r: Any, answer: Any) -> str:
         rule = expect_callable(answer, "low_battery_rule")
+        readings, elsewhere = self._readings()
         r.delete("devices:low_battery")
+        r.sadd("devices:low_battery", elsewhere)  # reported low by another router, for a reading not in this batch
         latest: dict[str, float] = {}
-        for reading in self.readings:
-            rule(r, dict(reading))
+        for reading in readings:
+            try:
+                _call(rule, r, dict(reading))
+            except Incorrect as failure:
+                if "WRONGTYPE" not in str(failure):
+                    raise
+                raise Incorrect(f"'devices:low_battery' needs a set (SADD/SREM): another router had already added a device to it, "
+                                f"and your rule's command does not work on a set ({failure.__cause__})") from failure
             latest[reading["device"]] = reading["battery"]
-        expected = {device for device, battery in latest.items() if battery < 20}
-        found = r.smembers("devices:low_battery") if r.exists("devices:low_battery") else set()
-        expect(r.type("devices:low_battery") in ("set", "none"), "'devices:low_battery' must be a set (SADD/SREM)")
+        kind = as_text(r.type("devices:low_battery"))
+        expect(kind in ("set", "none"), f"'devices:low_battery' holds a {kind}; this rule needs a set (SADD/SREM), which also ignores a reading delivered twice")
+        found = {as_text(member) for member in r.smembers("devices:low_battery")}
+        expect(elsewhere in found,
+               f"{elsewhere!r} was in devices:low_battery before, and no reading here concerned it, but your rule removed it: "
+               f"touch only the reading's own device (other routers add theirs)")
+        expected = {device for device, battery in latest.items() if battery < 20} | {elsewhere}
         missing, extra = sorted(expected - found), sorted(found - expected)
         expect(not missing, f"{missing} reported a battery below 20 % but are not in devices:low_battery")
-        expect(not extra, f"{extra} should not be in devices:low_battery: their latest battery reading is 20 % or more")
-        return f"devices:low_battery = {sorted(expected)} after {len(self.readings)} readings (dev-3 recharged and left)"
+        expect(not extra, "; ".join(f"{device} (latest battery {latest.get(device)} %)" for device in extra)
+               + " should not be in devices:low_battery: only a battery below 20 % is low")
+        return f"devices:low_battery holds the {len(expected)} low devices after {len(readings)} readings (a recharged one left)"
 
 
 class IdempotencyKeys(Problem):
     title = "Detect duplicates with expiring idempotency keys"
     takes_answer = True
     hints = (
-        "SET with NX writes only if the key does not exist, and returns None (falsy) when it already did.",
+        "SET with NX writes only if the key does not exist, and returns None (falsy) when it already did: the check and the "
+        "write are one step on the server.",
         "return bool(r.set(f'seen:{event_id}', 1, nx=True, ex=600))",
     )
     solution_code = dedent("""
         def first_time(r, event_id):
-            return bool(r.set(f'seen:{event_id}', 1, nx=True, ex=600))
-
-        answer = first_time
+            return bool(r.set(f"seen:{event_id}", 1, nx=True, ex=600))
     """)
-    wrong_code = dedent("""
-        def first_time(r, event_id):
-            return bool(r.set(f'seen:{event_id}', 1, ex=600))
+    wrong_answers = (
+        Wrong(dedent("""
+            def first_time(r, event_id):
+                return bool(r.set(f"seen:{event_id}", 1, ex=600))
+        """), "was accepted again", why="skips NX"),
+        Wrong(dedent("""
+            def first_time(r, event_id):
+                if r.exists(f"seen:{event_id}"):
+                    return False
+                r.set(f"seen:{event_id}", 1, ex=600)
+                return True
+        """), "check-then-set", why="EXISTS then SET: two steps, racy"),
+        Wrong(dedent("""
+            def first_time(r, event_id):
+                return bool(r.set(f"seen:{event_id}", 1, nx=True))
+        """), "has no TTL", why="skips EX: the keys pile up forever"),
+        Wrong(dedent("""
+            def first_time(r, event_id):
+                return bool(r.set(f"seen:{event_id}", 1, nx=True, ex=60))
+        """), "600 s", why="a one-minute window instead of ten"),
+        Wrong(dedent("""
+            def first_time(r, event_id):
+                if r.setnx(f"seen:{event_id}", 1):
+                    r.expire(f"seen:{event_id}", 600)
+                    return True
+                return False
+        """), "two commands", why="SETNX then EXPIRE"),
+        Wrong(dedent("""
+            seen_ids = set()
 
-        answer = first_time
-    """)
-    wrong_message = "was accepted again"
-    events = ("e1", "e2", "e1", "e3", "e2", "e1")
+            def first_time(r, event_id):
+                if event_id in seen_ids:
+                    return False
+                seen_ids.add(event_id)
+                return True
+        """), "no key", why="remembers in Python: lost on restart, not shared"),
+    )
+
+    def cleanup(self, r: Any) -> None:
+        for key in getattr(self, "_keys", ()):
+            r.delete(key)
 
     def verify(self, r: Any, answer: Any) -> str:
         first_time = expect_callable(answer, "first_time")
-        r.delete(*{f"seen:{event}" for event in self.events})
+        rng = self.rng
+        ids = [f"evt-{rng.getrandbits(40):010x}" for _ in range(4)]
+        together = f"evt-{rng.getrandbits(40):010x}"
+        self._keys = [f"seen:{event_id}" for event_id in (*ids, together)]
+        self.cleanup(r)
+        events = [ids[0], ids[1], ids[0], ids[2], ids[1], ids[0], ids[3]]
+
+        before = server_calls(r)
         seen: set[str] = set()
-        for event in self.events:
-            result = first_time(r, event)
+        for event in events:
+            result = _call(first_time, r, event)
             if event in seen:
-                expect(not result, f"event {event!r} was accepted again: a second delivery must return False")
+                expect(not result, f"event {event!r} was accepted again: a second delivery within 10 minutes must return False")
             else:
                 expect(result, f"event {event!r} arrived for the first time but your function returned {result!r}")
             seen.add(event)
-        expect(r.exists("seen:e1"), "no key 'seen:e1': keep one idempotency key per event, named f'seen:{event_id}'")
-        ttl = r.ttl("seen:e1")
-        expect(ttl > 0, "'seen:e1' has no TTL: idempotency keys must expire (ex=600), or they grow forever")
-        expect(ttl <= 600, f"'seen:e1' lives {ttl} s; ten minutes (600 s) is the retry window here")
-        return "duplicates rejected; every key expires after the retry window"
+        # The same event delivered to 8 consumers at the same moment: exactly one may take it.
+        answers: list[Any] = []
+        failures: list[Exception] = []
+        barrier = threading.Barrier(8)
+
+        def deliver() -> None:
+            try:
+                barrier.wait(timeout=5)
+                answers.append(_call(first_time, r, together))
+            except Exception as failure:  # reported below, never lost in a thread
+                failures.append(failure)
+
+        threads = [threading.Thread(target=deliver, daemon=True) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        after = server_calls(r)
+        if failures:
+            raise failures[0] if isinstance(failures[0], (Incorrect, NotAttempted)) else Incorrect(f"a delivery failed: {failures[0]!r}")
+        calls = _delta(before, after)
+
+        key = f"seen:{ids[0]}"
+        expect(r.exists(key), f"no key {key!r}: keep one idempotency key per event in Redis, named f'seen:{{event_id}}', "
+                              f"so that every consumer (and a restarted one) sees it")
+        expect(not calls.get("setnx"),
+               "SETNX then EXPIRE is two commands: a consumer that dies between them leaves a key that never expires. "
+               "One SET with NX and EX does both")
+        expect(not calls.get("exists") and not calls.get("get"),
+               "your function reads the key before it writes it (check-then-set): two consumers can both see it missing and "
+               "both accept the event. SET ... NX decides on the server, in one step")
+        accepted = sum(bool(answer) for answer in answers)
+        expect(accepted == 1, f"{accepted} of 8 simultaneous deliveries of the same event were accepted; exactly one should be")
+        ttl = r.ttl(key)
+        expect(ttl > 0, f"{key!r} has no TTL: idempotency keys must expire after the retry window (ex=600), or they pile up forever")
+        expect(540 <= ttl <= 600, f"{key!r} lives {ttl} s; the retry window here is ten minutes: 600 s")
+        return "duplicates rejected, one of 8 simultaneous deliveries accepted; every key expires after the retry window"
 
 
-class HllUniques(Problem):
-    title = "Count unique visitors in a HyperLogLog"
+class HllUniques(_CountedFromPrepare):
+    title = "Count the distinct visitors of a stream in a HyperLogLog"
     keys = ("visitors:hll",)
+    stream = "pageviews"
     hints = (
-        "r.pfadd('visitors:hll', *ex.VISITOR_EVENTS) adds every event; repeats change nothing.",
-        "Then r.pfcount('visitors:hll') estimates the number of distinct visitors (about 0.81 % standard error).",
+        "r.xrange('pageviews') returns [(entry_id, {'visitor': ..., 'page': ...}), ...]: all 5,000 page views.",
+        "r.pfadd('visitors:hll', *[fields['visitor'] for _, fields in r.xrange('pageviews')]); repeats change nothing. "
+        "r.pfcount('visitors:hll') then estimates the number of distinct visitors.",
     )
     solution_code = dedent("""
-        from labkit.exercises import pipelines as ex
-        r.pfadd('visitors:hll', *ex.VISITOR_EVENTS)
+        ex.q3.prepare()
+        visitors = [fields["visitor"] for _, fields in r.xrange("pageviews")]
+        r.pfadd("visitors:hll", *visitors)
+        print("distinct visitors, estimated:", r.pfcount("visitors:hll"))
     """)
-    wrong_code = dedent("""
-        from labkit.exercises import pipelines as ex
-        r.sadd('visitors:hll', *ex.VISITOR_EVENTS)
-    """)
-    wrong_message = "create it with PFADD"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.sadd("visitors:hll", *[fields["visitor"] for _, fields in r.xrange("pageviews")])
+        """), "create it with PFADD", why="an exact set instead of a HyperLogLog"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.pfadd("visitors:hll", *[fields["visitor"] for _, fields in r.xrange("pageviews", count=1000)])
+        """), "add the visitor of every entry", why="only the first 1,000 entries"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.pfadd("visitors:hll", *[entry_id for entry_id, _ in r.xrange("pageviews")])
+        """), "not the entry id", why="counts entries, not visitors"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.pfadd("visitors:hll", *[f"visitor-{number}" for number in range(1200)])
+        """), "does not hold the visitors", why="ids guessed from an earlier run (1,200 visitors)"),
+    )
+
+    def setup(self, r: Any) -> None:
+        views = page_views(self.rng)
+        self.visitors = {view["visitor"] for view in views}
+        self.entries = len(views)
+        with r.pipeline(transaction=False) as pipe:
+            for view in views:
+                pipe.xadd(self.stream, view)
+            pipe.execute()
+
+    def cleanup(self, r: Any) -> None:
+        for key in (*self.keys, self.stream, "{visitors:hll}:check"):
+            r.delete(key)
 
     def verify(self, r: Any, answer: Any) -> str:
-        kind = r.type("visitors:hll")
+        if not getattr(self, "visitors", None) or not r.exists(self.stream):
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}: it writes the stream 'pageviews'")
+        calls = self.learner_calls()
+        kind = as_text(r.type("visitors:hll"))
         expect(kind == "string", f"'visitors:hll' holds a {kind}; a HyperLogLog is stored as a string: create it with PFADD")
-        expect(r.getrange("visitors:hll", 0, 3) == "HYLL", "'visitors:hll' is a plain string, not a HyperLogLog: create it with PFADD")
-        exact = len(set(VISITOR_EVENTS))
-        estimate = r.pfcount("visitors:hll")
-        expect(abs(estimate - exact) <= 0.03 * exact, f"the estimate is {estimate}, but there are {exact} distinct visitors: add every event in ex.VISITOR_EVENTS")
-        return f"estimate {estimate} for {exact} distinct visitors"
+        expect(as_text(r.getrange("visitors:hll", 0, 3)) == "HYLL", "'visitors:hll' is a plain string, not a HyperLogLog: create it with PFADD")
+        expect(calls.get("pfadd", 0) >= 1, "the server saw no PFADD since ex.q3.prepare(): add the visitors with PFADD")
+        exact, estimate = len(self.visitors), r.pfcount("visitors:hll")
+        # Add the real visitors to a copy: the count grows by about the number of ids in the sketch that are not visitors.
+        probe = "{visitors:hll}:check"
+        r.delete(probe)
+        r.pfmerge(probe, "visitors:hll")
+        r.pfadd(probe, *sorted(self.visitors))
+        merged = r.pfcount(probe)
+        r.delete(probe)
+        if merged - exact > 0.03 * exact:
+            expect(abs(estimate - self.entries) > 0.03 * self.entries,
+                   f"'visitors:hll' counts {estimate:,}, about the number of entries ({self.entries:,}): add the field 'visitor' of "
+                   f"each entry, not the entry id")
+            raise Incorrect(f"'visitors:hll' does not hold the visitors of 'pageviews': adding them to a copy raised its count from "
+                            f"{estimate:,} to {merged:,}. Add the field 'visitor' of every entry of the stream")
+        expect(abs(estimate - exact) <= 0.03 * exact,
+               f"the estimate is {estimate:,}, but there are {exact:,} distinct visitors among the {self.entries:,} entries: "
+               f"add the visitor of every entry in 'pageviews'")
+        return f"estimate {estimate:,} for {exact:,} distinct visitors, in {r.memory_usage('visitors:hll'):,} bytes"
 
 
-class SentimentCounts(Problem):
+class SentimentCounts(_CountedFromPrepare):
     title = "Score the review stream in a consumer group"
-    keys = ("sentiment:counts",)
+    stream, counts, group, consumer = "{feedback}:in", "{feedback}:counts", "scorers", "w1"
+    keys = ("{feedback}:counts",)
     hints = (
-        "r.xreadgroup('scorers', 'w1', {'reviews': '>'}, count=100) returns [[stream, [(id, fields), ...]]].",
-        "For each entry: HINCRBY sentiment:counts ex.label(fields['text']) 1, then XACK reviews scorers id.",
+        "r.xreadgroup('scorers', 'w1', {'{feedback}:in': '>'}, count=10) returns [[stream, [(id, fields), ...]]], "
+        "or an empty reply once everything was delivered: loop until then.",
+        "For each batch, in one transaction (with r.pipeline(transaction=True) as pipe: ... pipe.execute()): for each entry "
+        "HINCRBY {feedback}:counts ex.label(fields['text']) 1 and XACK {feedback}:in scorers <id>.",
     )
     solution_code = dedent("""
-        from labkit.exercises import pipelines as ex
-        for stream, entries in r.xreadgroup('scorers', 'w1', {'reviews': '>'}, count=100):
-            for entry_id, fields in entries:
-                r.hincrby('sentiment:counts', ex.label(fields['text']), 1)
-                r.xack('reviews', 'scorers', entry_id)
+        ex.q4.prepare()
+        while True:
+            reply = r.xreadgroup("scorers", "w1", {"{feedback}:in": ">"}, count=10)
+            if not reply or not reply[0][1]:
+                break
+            with r.pipeline(transaction=True) as pipe:
+                for entry_id, fields in reply[0][1]:
+                    pipe.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+                    pipe.xack("{feedback}:in", "scorers", entry_id)
+                pipe.execute()
     """)
-    wrong_code = dedent("""
-        from labkit.exercises import pipelines as ex
-        for stream, entries in r.xreadgroup('scorers', 'w1', {'reviews': '>'}, count=100):
-            for entry_id, fields in entries:
-                r.hincrby('sentiment:counts', ex.label(fields['text']), 1)
-    """)
-    wrong_message = "still pending"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q4.prepare()
+            for entry_id, fields in r.xrange("{feedback}:in"):
+                r.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+        """), "delivered nothing", why="reads the stream directly: no group, no delivery, no ack"),
+        Wrong(dedent("""
+            ex.q4.prepare()
+            for review in ex.REVIEWS:
+                r.hincrby("{feedback}:counts", ex.label(review), 1)
+        """), "delivered nothing", why="counts the module's list, not the stream"),
+        Wrong(dedent("""
+            ex.q4.prepare()
+            while True:
+                reply = r.xreadgroup("scorers", "w1", {"{feedback}:in": ">"}, count=10)
+                if not reply or not reply[0][1]:
+                    break
+                for entry_id, fields in reply[0][1]:
+                    r.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+        """), "still pending", why="never acknowledges"),
+        Wrong(dedent("""
+            ex.q4.prepare()
+            while True:
+                reply = r.xreadgroup("scorers", "w1", {"{feedback}:in": ">"}, count=10)
+                if not reply or not reply[0][1]:
+                    break
+                for entry_id, fields in reply[0][1]:
+                    r.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+                    r.xack("{feedback}:in", "scorers", entry_id)
+        """), "one MULTI/EXEC", why="counts and acks outside a transaction"),
+        Wrong(dedent("""
+            ex.q4.prepare()
+            reply = r.xreadgroup("scorers", "w1", {"{feedback}:in": ">"}, count=10)
+            with r.pipeline(transaction=True) as pipe:
+                for entry_id, fields in reply[0][1]:
+                    pipe.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+                    pipe.xack("{feedback}:in", "scorers", entry_id)
+                pipe.execute()
+        """), "were delivered", why="one batch of 10 only"),
+        Wrong(dedent("""
+            ex.q4.prepare()
+            while True:
+                reply = r.xreadgroup("scorers", "w1", {"{feedback}:in": ">"}, count=10)
+                if not reply or not reply[0][1]:
+                    break
+                for entry_id, fields in reply[0][1]:
+                    r.hincrby("{feedback}:counts", ex.label(fields["text"]), 1)
+            r.xgroup_delconsumer("{feedback}:in", "scorers", "w1")
+        """), "DELCONSUMER", why="clears the pending list by deleting the consumer instead of acking"),
+    )
 
-    def prepare(self, r: Any) -> None:
-        r.delete("reviews", "sentiment:counts")
-        for text in REVIEWS:
-            r.xadd("reviews", {"text": text})
-        r.xgroup_create("reviews", "scorers", id="0")
+    def setup(self, r: Any) -> None:
+        """A drawn number of reviews, drawn from REVIEWS (with repeats), and the group 'scorers' at the start."""
+        count = self.rng.randint(24, 36)
+        self.texts = [self.rng.choice(REVIEWS) for _ in range(count)]
+        with r.pipeline(transaction=False) as pipe:
+            for text in self.texts:
+                pipe.xadd(self.stream, {"text": text})
+            pipe.execute()
+        r.xgroup_create(self.stream, self.group, id="0")
+
+    def cleanup(self, r: Any) -> None:
+        r.delete(self.stream)
+        r.delete(self.counts)
 
     def verify(self, r: Any, answer: Any) -> str:
-        expect_type(r, "sentiment:counts", "hash")
+        if not getattr(self, "texts", None) or not r.exists(self.stream):
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}: it writes the stream '{self.stream}'")
+        calls = self.learner_calls()
+        expect_type(r, self.counts, "hash")
+        groups = {as_text(group["name"]): group for group in r.xinfo_groups(self.stream)}
+        expect(self.group in groups, f"the group {self.group!r} is gone from {self.stream!r}: run {self._call('prepare()')} again, and read through it")
+        group = groups[self.group]
+        total = len(self.texts)
+        last_id = as_text(r.xrevrange(self.stream, count=1)[0][0])
+        delivered_up_to = as_text(group["last-delivered-id"])
+        expect(calls.get("xreadgroup", 0) and delivered_up_to != "0-0",
+               f"the group {self.group!r} delivered nothing: read the reviews with XREADGROUP as consumer {self.consumer!r}, "
+               f"so that the group knows what was delivered and redelivers what is not acknowledged")
+        read = group.get("entries-read")
+        expect(delivered_up_to == last_id,
+               f"only {read if read is not None else 'some'} of the {total} reviews were delivered to the group: keep reading "
+               f"with '>' until the reply is empty")
+        consumers = {as_text(consumer["name"]): consumer for consumer in r.xinfo_consumers(self.stream, self.group)}
+        expect(not calls.get("xgroup|delconsumer"),
+               f"a consumer was deleted (XGROUP DELCONSUMER): that discards its pending entries without acknowledging them. "
+               f"Acknowledge each entry with XACK once it is counted")
+        expect(set(consumers) == {self.consumer}, f"the group's consumers are {sorted(consumers)}; read as consumer {self.consumer!r}")
+        pending = r.xpending(self.stream, self.group)["pending"]
+        expect(pending == 0, f"{pending} reviews are still pending in {self.group!r}: XACK each one after counting it")
         expected: dict[str, int] = {}
-        for text in REVIEWS:
+        for text in self.texts:
             expected[label(text)] = expected.get(label(text), 0) + 1
-        found = {field: int(value) for field, value in r.hgetall("sentiment:counts").items()}
-        expect(found == expected, f"sentiment:counts is {found}; scoring each review once with ex.label gives {expected}")
-        pending = r.xpending("reviews", "scorers")["pending"]
-        expect(pending == 0, f"{pending} reviews are still pending in 'scorers': XACK each one after counting it")
-        return f"{len(REVIEWS)} reviews scored and acknowledged: {expected}"
+        found = {as_text(field): int(value) for field, value in r.hgetall(self.counts).items()}
+        expect(sum(found.values()) == total,
+               f"{self.counts} adds up to {sum(found.values())} reviews, but {total} were delivered: count each review exactly once")
+        expect(found == expected, f"{self.counts} is {found}; scoring each review with ex.label gives {expected}")
+        expect(calls.get("exec", 0) >= 1 and calls.get("multi", 0) >= 1,
+               "you counted and acknowledged outside a transaction: a worker that dies between HINCRBY and XACK gets the review "
+               "again and counts it twice. Send each batch's counts and acks in one MULTI/EXEC (r.pipeline(transaction=True))")
+        return f"{total} reviews delivered, scored and acknowledged in transactions: {expected}"
 
 
 q1 = LowBatteryRule()
