@@ -12,7 +12,8 @@ from __future__ import annotations
 from textwrap import dedent
 from typing import Any
 
-from .core import Problem, Wrong, expect, expect_ttl, expect_type, use
+from .core import NotAttempted, Problem, Wrong, call_learner, expect, expect_callable, expect_ttl, expect_type, use
+from .welcome import ServerEvidence
 
 __all__ = ["NOTEBOOK", "q1", "q2", "q3", "q4", "use"]
 
@@ -20,7 +21,7 @@ __all__ = ["NOTEBOOK", "q1", "q2", "q3", "q4", "use"]
 NOTEBOOK = "01_strings_and_counters"
 
 
-class RateLimitWindow(Problem):
+class RateLimitWindow(ServerEvidence):
     title = "Open rate-limit windows with one SET each: only if absent, with a 60 s expiry"
     keys = ("ratelimit:alice", "ratelimit:bob")
     hints = (
@@ -54,6 +55,11 @@ class RateLimitWindow(Problem):
             ex.q1.prepare()
             r.set("ratelimit:bob", 1, nx=True, ex=60)
         """), "one SET per user", why="only bob"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for user in ("alice", "bob"):
+                r.set(f"ratelimit:{user}", 1, nx=True, ex=3600)
+        """), "TTL of 3600", why="an hour instead of 60 s"),
     )
 
     def setup(self, r: Any) -> None:
@@ -80,69 +86,153 @@ class RateLimitWindow(Problem):
         return "SET NX EX: created once, never reset, expires by itself"
 
 
-class ManyAtOnce(Problem):
-    title = "MSET three names, MGET four"
-    keys = ("user:1:name", "user:2:name", "user:3:name")
+PIONEERS = ("Hedy", "Alan", "Barbara", "Katherine", "Dennis", "Frances", "Ken", "Margaret", "Radia", "Donald",
+            "Annie", "Tim", "Sophie", "Guido", "Jean", "Niklaus", "Lynn", "John", "Adele", "Shafi")
+USER_KEYS = tuple(f"{{user}}:{n}:name" for n in range(1, 5))
+
+
+class ManyAtOnce(ServerEvidence):
+    title = "MSET this run's three names, MGET four"
+    keys = USER_KEYS
     takes_answer = True
     hints = (
-        "r.mset({...}) takes a dict of key -> value; r.mget([...]) takes a list of keys and returns their values in the same order.",
+        "r.mset(mapping) takes a dict of key -> value, and ex.q2.names is such a dict; r.mget([...]) takes a list of keys "
+        "and returns their values in the same order.",
         "A key that does not exist comes back from MGET as None, in its place.",
-        "r.mset({'user:1:name': 'Ada', 'user:2:name': 'Grace', 'user:3:name': 'Edsger'}); "
-        "answer = r.mget(['user:1:name', 'user:2:name', 'user:3:name', 'user:4:name'])",
+        "r.mset(ex.q2.names); answer = r.mget(['{user}:1:name', '{user}:2:name', '{user}:3:name', '{user}:4:name'])",
     )
     solution_code = dedent("""
-        r.mset({"user:1:name": "Ada", "user:2:name": "Grace", "user:3:name": "Edsger"})
-        answer = r.mget(["user:1:name", "user:2:name", "user:3:name", "user:4:name"])
+        ex.q2.prepare()
+        r.mset(ex.q2.names)
+        answer = r.mget(["{user}:1:name", "{user}:2:name", "{user}:3:name", "{user}:4:name"])
     """)
-    wrong_code = dedent("""
-        r.mset({"user:1:name": "Ada", "user:2:name": "Grace", "user:3:name": "Edsger"})
-        answer = [value for value in r.mget(["user:1:name", "user:2:name", "user:3:name", "user:4:name"]) if value]
-    """)
-    wrong_message = "answer has 3 values"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.mset(ex.q2.names)
+            answer = ["Ada", "Grace", "Edsger", None]
+        """), "no MGET", why="a list typed by hand (the names of an earlier version of this exercise)"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            for key, name in ex.q2.names.items():
+                r.set(key, name)
+            answer = r.mget(["{user}:1:name", "{user}:2:name", "{user}:3:name", "{user}:4:name"])
+        """), "one MSET", why="three SETs instead of one MSET"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.mset(ex.q2.names)
+            answer = [r.get(key) for key in ["{user}:1:name", "{user}:2:name", "{user}:3:name", "{user}:4:name"]]
+        """), "4 GETs", why="four GETs, four round trips"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.mset(ex.q2.names)
+            answer = [value for value in r.mget(["{user}:1:name", "{user}:2:name", "{user}:3:name", "{user}:4:name"]) if value]
+        """), "answer has 3 values", why="drops the None of the missing key"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.mset(ex.q2.names)
+            answer = r.mget(["{user}:3:name", "{user}:2:name", "{user}:1:name", "{user}:4:name"])
+        """), "order of the keys", why="asks for the keys in another order than the task's"),
+    )
 
-    expected = {"user:1:name": "Ada", "user:2:name": "Grace", "user:3:name": "Edsger"}
+    def setup(self, r: Any) -> None:
+        """Three names drawn for this run, in `self.names` (key -> name); the learner stores them."""
+        drawn = self.rng.sample(PIONEERS, 3)
+        self.names = dict(zip(USER_KEYS[:3], drawn))
+        print(f"ex.q2.names for this run: {self.names}")
 
     def verify(self, r: Any, answer: Any) -> str:
-        for key, name in self.expected.items():
+        calls = self.commands_since_prepare()
+        expect(calls.get("mset", 0) >= 1,
+               f"the server saw no MSET{' but ' + str(calls['set']) + ' SETs' if calls.get('set') else ''}: store the three names with one MSET")
+        expect(not calls.get("set"), f"the server saw {calls.get('set')} SETs besides your MSET: store all three names with one MSET")
+        expect(calls.get("mget", 0) >= 1,
+               f"the server saw no MGET{' but ' + str(calls['get']) + ' GETs' if calls.get('get') else ''}: read the four keys "
+               "with one MGET and pass the list it returned")
+        names = getattr(self, "names", {})
+        for key, name in names.items():
             expect_type(r, key, "string")
             value = r.get(key)
-            expect(value == name, f"{key!r} holds {value!r}; expected {name!r}")
-        expect(not r.exists("user:4:name"), "'user:4:name' should not exist: the point is to see what MGET returns for a missing key")
+            expect(value == name, f"{key!r} holds {value!r}; this run's name for it is {name!r} (see ex.q2.names)")
+        expect(not r.exists(USER_KEYS[3]), f"{USER_KEYS[3]!r} should not exist: the point is to see what MGET returns for a missing key")
         expect(isinstance(answer, list), f"answer should be the list MGET returned; got a {type(answer).__name__}")
         expect(len(answer) == 4, f"answer has {len(answer)} values; MGET of four keys returns four, with None for a missing key")
-        expect(answer == ["Ada", "Grace", "Edsger", None],
-               f"answer is {answer!r}; MGET returns the values in the order of the keys you asked for, None for 'user:4:name'")
+        expected = [names.get(key) for key in USER_KEYS]
+        expect(answer == expected,
+               f"answer is {answer!r}; MGET returns the values in the order of the keys you asked for, None for {USER_KEYS[3]!r}")
         return "MGET keeps the order of the keys and answers None for a missing one"
 
 
-class StockAndPrice(Problem):
+class StockAndPrice(ServerEvidence):
     title = "Atomic counters: sell 3 widgets, raise the price by 0.25"
     keys = ("stock:widget", "price:widget")
     hints = (
-        "Start with r.set('stock:widget', 10) and r.set('price:widget', '2.50'), then change them only with atomic commands.",
-        "DECRBY subtracts an integer: r.decrby('stock:widget', 3). INCRBYFLOAT adds a decimal: r.incrbyfloat('price:widget', 0.25).",
+        "ex.q3.prepare() sets both keys; change them only with commands that compute on the server, no SET.",
+        "DECRBY subtracts an integer: r.decrby('stock:widget', 3). INCRBYFLOAT adds a floating-point number: "
+        "r.incrbyfloat('price:widget', 0.25).",
     )
     solution_code = dedent("""
-        r.set("stock:widget", 10)
-        r.set("price:widget", "2.50")
+        ex.q3.prepare()
         r.decrby("stock:widget", 3)
         r.incrbyfloat("price:widget", 0.25)
     """)
-    wrong_code = dedent("""
-        r.set("stock:widget", 10)
-        r.set("price:widget", "2.50")
-        r.incrby("stock:widget", 3)
-        r.incrbyfloat("price:widget", 0.25)
-    """)
-    wrong_message = "10 widgets minus 3 sold is 7"
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.set("stock:widget", 7)
+            r.set("price:widget", "2.75")
+        """), "no SET", why="the literal of an earlier version (10 - 3, 2.50 + 0.25), written with SET"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            stock, price = int(r.get("stock:widget")), float(r.get("price:widget"))
+            r.set("stock:widget", stock - 3)
+            r.set("price:widget", price + 0.25)
+        """), "read-modify-write", why="GET + SET: right values, lost updates under concurrency"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.incrby("stock:widget", 3)
+            r.incrbyfloat("price:widget", 0.25)
+        """), "minus 3 sold", why="wrong sign: adds 3"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.decrby("stock:widget", 3)
+        """), "INCRBYFLOAT", why="the price is not changed"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.decrby("stock:widget", 3)
+            r.incrbyfloat("price:widget", 25)
+        """), "plus 0.25", why="cents instead of the currency unit"),
+    )
+
+    def setup(self, r: Any) -> None:
+        """This run's stock (an integer) and price (a decimal string), so the results cannot be copied."""
+        self.stock = self.rng.randint(12, 60)
+        self.price = f"{self.rng.randint(30, 195) * 5 / 100:.2f}"
+        r.set("stock:widget", self.stock)
+        r.set("price:widget", self.price)
+        print(f"this run: stock:widget = {self.stock}, price:widget = {self.price!r}")
 
     def attempted(self, r: Any, answer: Any) -> bool:
-        return bool(r.exists("stock:widget") or r.exists("price:widget"))
+        if not hasattr(self, "stock"):
+            return bool(r.exists("stock:widget") or r.exists("price:widget"))
+        if r.get("stock:widget") == str(self.stock) and r.get("price:widget") == self.price:
+            raise NotAttempted("'stock:widget' and 'price:widget' still hold this run's starting values: sell 3 widgets and raise the price")
+        return True
 
     def verify(self, r: Any, answer: Any) -> str:
+        calls = self.commands_since_prepare()
+        gets = calls.get("get", 0)
+        expect(not calls.get("set"),
+               (f"the server saw {gets} GETs and {calls['set']} SETs: a read-modify-write from the client, which loses updates "
+                "when two clients do it at once; " if gets else f"the server saw {calls.get('set')} SETs: ")
+               + "change the values on the server, with no SET after ex.q3.prepare() (DECRBY, INCRBYFLOAT)")
+        expect(calls.get("decrby", 0) + calls.get("decr", 0) + calls.get("incrby", 0) >= 1,
+               "the server saw no DECRBY (or DECR/INCRBY) since ex.q3.prepare(): sell the widgets with an atomic counter command")
         expect_type(r, "stock:widget", "string")
         stock = r.get("stock:widget")
-        expect(stock == "7", f"'stock:widget' holds {stock!r}; 10 widgets minus 3 sold is 7")
+        expect(stock == str(self.stock - 3), f"'stock:widget' holds {stock!r}; {self.stock} widgets minus 3 sold is {self.stock - 3}")
+        expect(calls.get("incrbyfloat", 0) >= 1,
+               "the server saw no INCRBYFLOAT since ex.q3.prepare(): raise the price with INCRBYFLOAT")
         expect_type(r, "price:widget", "string")
         price = r.get("price:widget")
         try:
@@ -150,7 +240,8 @@ class StockAndPrice(Problem):
         except ValueError:
             value = None
         expect(value is not None, f"'price:widget' holds {price!r}, which is not a number")
-        expect(abs(value - 2.75) < 1e-9, f"'price:widget' is {price}; 2.50 + 0.25 is 2.75")
+        target = float(self.price) + 0.25
+        expect(abs(value - target) < 1e-9, f"'price:widget' is {price}; {self.price} plus 0.25 is {target:.2f}")
         return "DECRBY and INCRBYFLOAT change the value on the server, in one atomic step each"
 
 
@@ -158,9 +249,9 @@ class CacheAside(Problem):
     title = "Cache-aside: a cached square() with a 30 s TTL"
     takes_answer = True
     hints = (
-        "Pass the function itself: answer = cached_square (no parentheses).",
-        "Read the cache first: value = r.get(f'cache:square:{n}'); if it is not None, return int(value).",
+        "Read the cache first: cached = r.get(f'cache:square:{n}'); if it is not None, return int(cached) (the server stores strings).",
         "On a miss compute n * n, store it with r.set(key, result, ex=30), and return it.",
+        "Pass the function itself: answer = cached_square (no parentheses).",
     )
     solution_code = dedent("""
         def cached_square(n):
@@ -174,36 +265,98 @@ class CacheAside(Problem):
 
         answer = cached_square
     """)
-    wrong_code = dedent("""
-        def cached_square(n):
-            key = f"cache:square:{n}"
-            cached = r.get(key)
-            if cached is not None:
-                return int(cached)
-            result = n * n
-            r.set(key, result)
-            return result
+    wrong_answers = (
+        Wrong(dedent("""
+            def cached_square(n):
+                key = f"cache:square:{n}"
+                cached = r.get(key)
+                if cached is not None:
+                    return int(cached)
+                result = n * n
+                r.set(key, result)
+                return result
 
-        answer = cached_square
-    """)
-    wrong_message = "has no TTL"
+            answer = cached_square
+        """), "has no TTL", why="skips EX"),
+        Wrong(dedent("""
+            def cached_square(n):
+                result = n * n
+                r.set(f"cache:square:{n}", result, ex=30)
+                return result
+
+            answer = cached_square
+        """), "must read the cache before computing", why="writes the cache but never reads it"),
+        Wrong(dedent("""
+            def cached_square(n):
+                key = f"cache:square:{n}"
+                cached = r.get(key)
+                if cached is not None:
+                    return cached
+                result = n * n
+                r.set(key, result, ex=30)
+                return result
+
+            answer = cached_square
+        """), "convert it with int()", why="a hit returns the stored string"),
+        Wrong(dedent("""
+            def cached_square(n):
+                key = f"cache:square:{n}"
+                cached = r.get(key)
+                if cached is not None:
+                    return int(cached)
+                result = n * n
+                r.set(key, result, ex=3600)
+                return result
+
+            answer = cached_square
+        """), "TTL of 3600", why="an hour instead of 30 s"),
+        Wrong(dedent("""
+            def cached_square(n):
+                key = f"cache:square:{n}"
+                cached = r.get(key)
+                if cached is not None:
+                    return int(cached)
+                result = n * n
+                r.set(key, result, ex=30)
+                return result
+
+            answer = cached_square(12)
+        """), "pass your function itself", why="passes a result, not the function"),
+        Wrong(dedent("""
+            def cached_square(n):
+                key = f"cache:square:{n}"
+                cached = r.get(key)
+                if cached is None:
+                    r.set(key, n * n, ex=30)
+                return int(cached)
+
+            answer = cached_square
+        """), "raised TypeError", why="on a miss, returns int() of the None it read"),
+    )
 
     def verify(self, r: Any, answer: Any) -> str:
-        expect(callable(answer), f"answer should be your function (answer = cached_square); got a {type(answer).__name__}")
-        key = "cache:square:12"
+        function = expect_callable(answer, "cached_square")
+        n = self.rng.randint(11, 99)
+        key = f"cache:square:{n}"
         r.delete(key)
-        first = answer(12)
-        expect(first is not None and str(first) == "144", f"cached_square(12) returned {first!r} on a miss; expected 144")
-        expect(r.exists(key), f"after a miss, cached_square(12) should store the result under {key!r}, but that key does not exist")
-        stored = r.get(key)
-        expect(stored == "144", f"{key!r} holds {stored!r} after a miss; expected '144'")
-        expect_ttl(r, key, 1, 30)
-        # Plant a different value: a function that reads the cache first must return it.
-        r.set(key, 999, ex=30)
-        second = answer(12)
-        r.delete(key)
-        expect(second is not None and str(second) == "999",
-               f"with {key!r} holding 999, cached_square(12) returned {second!r}: it must read the cache before computing")
+        try:
+            first = call_learner(function, n)
+            expect(first == n * n and isinstance(first, int), f"cached_square({n}) returned {first!r} on a miss; expected the int {n * n}")
+            expect(r.exists(key), f"after a miss, cached_square({n}) should store the result under {key!r}, but that key does not exist")
+            stored = r.get(key)
+            expect(stored == str(n * n), f"{key!r} holds {stored!r} after a miss; expected '{n * n}'")
+            expect_ttl(r, key, 1, 30)
+            # Plant a different value: a function that reads the cache first must return it.
+            planted = n * n + self.rng.randint(1, 9)
+            r.set(key, planted, ex=30)
+            second = call_learner(function, n)
+            expect(second is not None and str(second) == str(planted),
+                   f"with {key!r} holding {planted}, cached_square({n}) returned {second!r}: it must read the cache before computing")
+            expect(isinstance(second, int),
+                   f"on a hit cached_square({n}) returned {second!r}, a {type(second).__name__}: the server stores strings, "
+                   "convert it with int()")
+        finally:
+            r.delete(key)
         return "misses fill the cache with a TTL; hits are served from the cache"
 
 
