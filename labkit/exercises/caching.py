@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from textwrap import dedent
+from textwrap import dedent, indent
 from typing import Any, Callable
 
 import redis
@@ -270,6 +270,33 @@ class _Client(redis.Redis):
         return super().execute_command(*args, **options)
 
 
+_COMPARE_AND_DELETE = ("r.eval(\"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end\",\n"
+                       "       1, \"lock:report:daily\", token)")
+
+
+def _locked_report(release: str = _COMPARE_AND_DELETE, token: str = "uuid.uuid4().hex", options: str = "nx=True, px=5000") -> str:
+    """q3's solution, or (with one part changed) one of its near misses: how the lock is released, its token, its SET options."""
+    return dedent("""
+        def get_report(r, build):
+            token = {token}
+            while True:
+                cached = r.get("report:daily")
+                if cached is not None:
+                    return cached
+                if r.set("lock:report:daily", token, {options}):
+                    try:
+                        cached = r.get("report:daily")      # filled just before we won the lock?
+                        if cached is not None:
+                            return cached
+                        report = build()
+                        r.set("report:daily", report, ex=300)
+                        return report
+                    finally:
+        {release}
+                time.sleep(0.02)
+    """).format(token=token, options=options, release=indent(release, " " * 16))
+
+
 class StampedeLock(Problem):
     title = "Stop a cache stampede with a Redis lock"
     takes_answer = True
@@ -283,26 +310,7 @@ class StampedeLock(Problem):
         "r.eval(\"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end\", 1, "
         "'lock:report:daily', token). A plain DEL would delete another caller's lock if yours had expired.",
     )
-    solution_code = dedent("""
-        def get_report(r, build):
-            token = uuid.uuid4().hex
-            while True:
-                cached = r.get("report:daily")
-                if cached is not None:
-                    return cached
-                if r.set("lock:report:daily", token, nx=True, px=5000):
-                    try:
-                        cached = r.get("report:daily")      # filled just before we won the lock?
-                        if cached is not None:
-                            return cached
-                        report = build()
-                        r.set("report:daily", report, ex=300)
-                        return report
-                    finally:
-                        r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-                               1, "lock:report:daily", token)
-                time.sleep(0.02)
-    """)
+    solution_code = _locked_report()
     wrong_answers = (
         Wrong(dedent("""
             def get_report(r, build):
@@ -323,84 +331,11 @@ class StampedeLock(Problem):
                         r.set("report:daily", cached, ex=300)
                     return cached
         """), "Redis held no 'lock:report:daily'", why="a Python lock: it stops threads of one process only"),
-        Wrong(dedent("""
-            def get_report(r, build):
-                token = uuid.uuid4().hex
-                while True:
-                    cached = r.get("report:daily")
-                    if cached is not None:
-                        return cached
-                    if r.set("lock:report:daily", token, nx=True, px=5000):
-                        try:
-                            cached = r.get("report:daily")
-                            if cached is not None:
-                                return cached
-                            report = build()
-                            r.set("report:daily", report, ex=300)
-                            return report
-                        finally:
-                            r.delete("lock:report:daily")
-                    time.sleep(0.02)
-        """), "deleted a lock it no longer owned", why="releases with a plain DEL"),
-        Wrong(dedent("""
-            def get_report(r, build):
-                token = uuid.uuid4().hex
-                while True:
-                    cached = r.get("report:daily")
-                    if cached is not None:
-                        return cached
-                    if r.set("lock:report:daily", token, nx=True, px=5000):
-                        try:
-                            cached = r.get("report:daily")
-                            if cached is not None:
-                                return cached
-                            report = build()
-                            r.set("report:daily", report, ex=300)
-                            return report
-                        finally:
-                            if r.get("lock:report:daily") == token:
-                                r.delete("lock:report:daily")
-                    time.sleep(0.02)
-        """), "in two steps", why="GET, compare in Python, then DEL: not atomic"),
-        Wrong(dedent("""
-            def get_report(r, build):
-                while True:
-                    cached = r.get("report:daily")
-                    if cached is not None:
-                        return cached
-                    if r.set("lock:report:daily", "1", nx=True, px=5000):
-                        try:
-                            cached = r.get("report:daily")
-                            if cached is not None:
-                                return cached
-                            report = build()
-                            r.set("report:daily", report, ex=300)
-                            return report
-                        finally:
-                            r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-                                   1, "lock:report:daily", "1")
-                    time.sleep(0.02)
-        """), "the same value", why="every caller's lock holds '1': no owner token"),
-        Wrong(dedent("""
-            def get_report(r, build):
-                token = uuid.uuid4().hex
-                while True:
-                    cached = r.get("report:daily")
-                    if cached is not None:
-                        return cached
-                    if r.set("lock:report:daily", token, nx=True):
-                        try:
-                            cached = r.get("report:daily")
-                            if cached is not None:
-                                return cached
-                            report = build()
-                            r.set("report:daily", report, ex=300)
-                            return report
-                        finally:
-                            r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-                                   1, "lock:report:daily", token)
-                    time.sleep(0.02)
-        """), "has no expiry", why="skips PX: a crashed holder keeps the lock forever"),
+        Wrong(_locked_report(release='r.delete("lock:report:daily")'), "deleted a lock it no longer owned", why="releases with a plain DEL"),
+        Wrong(_locked_report(release='if r.get("lock:report:daily") == token:\n    r.delete("lock:report:daily")'),
+              "in two steps", why="GET, compare in Python, then DEL: not atomic"),
+        Wrong(_locked_report(token='"1"'), "the same value", why="every caller's lock holds '1': no owner token"),
+        Wrong(_locked_report(options="nx=True"), "has no expiry", why="skips PX: a crashed holder keeps the lock forever"),
     )
     requests = 8
     timeout_s = 10.0
