@@ -17,7 +17,6 @@ from textwrap import dedent
 from typing import Any
 
 from .core import Problem, Wrong, as_text, expect, expect_type, use
-from .sets import EveryPrimaryEvidence
 
 __all__ = ["NOTEBOOK", "DAY_KEYS", "PAGE_KEYS", "q1", "q2", "q3", "q4", "use"]
 
@@ -94,7 +93,7 @@ class MarkActive(Problem):
         return f"3 active users in {r.strlen(DAY_KEY)} bytes."
 
 
-class ActiveAllDays(EveryPrimaryEvidence):
+class ActiveAllDays(Problem):
     title = "Users active on all three days, with one BITOP"
     keys = (ALL_DAYS,)
     hints = (
@@ -146,7 +145,7 @@ class ActiveAllDays(EveryPrimaryEvidence):
         return f"{len(stored)} users were active on all three days, found by one command over all users."
 
 
-class UniqueVisitorsSite(EveryPrimaryEvidence):
+class UniqueVisitorsSite(Problem):
     title = "Unique visitors of the whole site, with PFMERGE"
     keys = (SITE,)
     hints = (
@@ -206,7 +205,7 @@ class UniqueVisitorsSite(EveryPrimaryEvidence):
         return f"about {counted} unique visitors ({exact} in fact: {counted / exact - 1:+.2%}), in {r.strlen(SITE)} bytes."
 
 
-class CameBack(EveryPrimaryEvidence):
+class CameBack(Problem):
     title = "Monday users who came back on Tuesday"
     takes_answer = True
     hints = (

@@ -20,8 +20,7 @@ import uuid
 from textwrap import dedent
 from typing import Any
 
-from .core import Wrong, as_text, call_learner, expect, expect_callable, expect_type, use
-from .sets import EveryPrimaryEvidence
+from .core import Problem, Wrong, as_text, call_learner, expect, expect_callable, expect_type, use
 
 __all__ = ["NOTEBOOK", "CAFES", "CITY_POOL", "q1", "q2", "q3", "q4", "use"]
 
@@ -80,7 +79,7 @@ def _names(answer: Any) -> list[str]:
     return [as_text(item[0] if isinstance(item, (list, tuple)) else item) for item in answer]
 
 
-class AddCafes(EveryPrimaryEvidence):
+class AddCafes(Problem):
     title = "Put three cafés on the map, with one GEOADD"
     keys = ("places:cafes",)
     hints = (
@@ -125,7 +124,7 @@ class AddCafes(EveryPrimaryEvidence):
         return f"Cafe de Flore and Cafe Central are {km:.0f} km apart."
 
 
-class NearestTo(EveryPrimaryEvidence):
+class NearestTo(Problem):
     title = "The five cities nearest to a city"
     takes_answer = True
     hints = (
@@ -171,7 +170,7 @@ class NearestTo(EveryPrimaryEvidence):
         return f"nearest to {self.city} first: {', '.join(expected)}."
 
 
-class CityDistance(EveryPrimaryEvidence):
+class CityDistance(Problem):
     title = "How far apart are two cities?"
     takes_answer = True
     hints = (
@@ -226,7 +225,7 @@ class CityDistance(EveryPrimaryEvidence):
         return f"{km:.0f} km as the crow flies (GEODIST assumes a spherical Earth, so expect up to 0.5% error)."
 
 
-class CachedNearby(EveryPrimaryEvidence):
+class CachedNearby(Problem):
     title = "Cache 'what's near me' for a minute"
     takes_answer = True
     hints = (

@@ -6,10 +6,6 @@ Example::
     ex.q2.prepare()
     r.sdiffstore("{blog}:result:redis-not-aws", ["{blog}:tag:redis", "{blog}:tag:aws"])
     ex.q2.check()
-
-`EveryPrimaryEvidence` (also used by notebooks 05-07) reads a cluster client's command counters
-from every primary: through a `RedisCluster` client, `INFO commandstats` reaches one node only, and
-a replica also counts the writes it replays.
 """
 
 from __future__ import annotations
@@ -18,11 +14,9 @@ import uuid
 from textwrap import dedent
 from typing import Any
 
-from redis.cluster import RedisCluster
-
 from .core import NotAttempted, Problem, Wrong, as_text, call_learner, command_calls, expect, expect_callable, expect_type, use
 
-__all__ = ["NOTEBOOK", "RESULT", "TAG", "EveryPrimaryEvidence", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "RESULT", "TAG", "q1", "q2", "q3", "q4", "use"]
 
 #: The notebook these exercises belong to (labkit.progress() groups by it).
 NOTEBOOK = "04_sets_and_dedup"
@@ -38,28 +32,6 @@ TAG_INDEX: dict[str, tuple[str, ...]] = {
     "caching": ("2", "5", "6"),
 }
 ARTICLE_7_TAGS = ("redis", "caching", "aws")
-
-
-class _EveryPrimary:
-    """What `command_calls` reads for a cluster client: INFO from every primary, not one node."""
-
-    def __init__(self, client: RedisCluster) -> None:
-        self.client = client
-
-    def info(self, section: str) -> Any:
-        return self.client.info(section, target_nodes=RedisCluster.PRIMARIES)
-
-
-class EveryPrimaryEvidence(Problem):
-    """A problem whose command evidence also holds on a cluster endpoint (`LABKIT_REDIS_URL`)."""
-
-    def _evidence_target(self) -> Any:
-        target = super()._evidence_target()
-        return _EveryPrimary(target) if isinstance(target, RedisCluster) else target
-
-    def calls_now(self) -> dict[str, int]:
-        """Calls per command so far (for checks that call the learner's function themselves)."""
-        return command_calls(self._evidence_target())
 
 
 def _members(r: Any, key: str) -> set[str]:
@@ -129,7 +101,7 @@ class TagAnArticle(Problem):
         return "article 7 is found from its tags, and its tags from the article."
 
 
-class RedisButNotAws(EveryPrimaryEvidence):
+class RedisButNotAws(Problem):
     title = "Articles tagged redis but not aws, with one command"
     keys = (RESULT,)
     hints = (
@@ -201,7 +173,7 @@ class RedisButNotAws(EveryPrimaryEvidence):
         return f"{len(stored)} articles are tagged redis but not aws, computed and stored by the server in one command."
 
 
-class FirstTimeSeen(EveryPrimaryEvidence):
+class FirstTimeSeen(Problem):
     title = "Deduplicate a feed with one SADD"
     takes_answer = True
     hints = (
@@ -240,12 +212,12 @@ class FirstTimeSeen(EveryPrimaryEvidence):
         function = expect_callable(answer, "first_time")
         token = uuid.uuid4().hex[:8]
         ids = [f"evt-check-{token}-a", f"evt-check-{token}-b"]
-        before = self.calls_now()
+        before = command_calls(r)
         try:
             first = call_learner(function, ids[0])
             again = call_learner(function, ids[0])
             other = call_learner(function, ids[1])
-            after = self.calls_now()
+            after = command_calls(r)
             in_set = r.exists("seen:events") and as_text(r.type("seen:events")) == "set" and r.sismember("seen:events", ids[0])
         finally:
             if r.exists("seen:events") and as_text(r.type("seen:events")) == "set":
@@ -262,7 +234,7 @@ class FirstTimeSeen(EveryPrimaryEvidence):
         return "one atomic SADD both records the id and tells whether it was new."
 
 
-class AtLeastOnce(EveryPrimaryEvidence):
+class AtLeastOnce(Problem):
     title = "At-least-once: process, then mark the event done"
     takes_answer = True
     hints = (

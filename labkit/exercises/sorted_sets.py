@@ -16,8 +16,7 @@ from __future__ import annotations
 from textwrap import dedent
 from typing import Any
 
-from .core import NotAttempted, Wrong, as_text, expect, expect_type, use
-from .sets import EveryPrimaryEvidence
+from .core import NotAttempted, Problem, Wrong, as_text, expect, expect_type, use
 
 __all__ = ["NOTEBOOK", "PLAYERS", "q1", "q2", "q3", "q4", "use"]
 
@@ -59,7 +58,7 @@ def draw_season(rng: Any) -> dict[str, int]:
             return board
 
 
-class _SeasonProblem(EveryPrimaryEvidence):
+class _SeasonProblem(Problem):
     """An exercise on `lb:season`, drawn for the run by `prepare()`."""
 
     takes_answer = True
@@ -84,7 +83,7 @@ def _names(answer: Any, what: str) -> list[str]:
     return [as_text(item) for item in answer]
 
 
-class WeeklyBoard(EveryPrimaryEvidence):
+class WeeklyBoard(Problem):
     title = "Award points with ZINCRBY"
     keys = (WEEKLY,)
     hints = (
