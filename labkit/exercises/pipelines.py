@@ -17,10 +17,10 @@ from textwrap import dedent
 from typing import Any
 
 from .core import (
-    Incorrect, NotAttempted, Problem, Wrong, as_text, call_learner, current_client, expect, expect_callable, expect_type, use,
+    Incorrect, NotAttempted, Problem, Wrong, as_text, call_learner, command_calls, expect, expect_callable, expect_type, use,
 )
 
-__all__ = ["NOTEBOOK", "REVIEWS", "label", "page_views", "server_calls", "q1", "q2", "q3", "q4", "use"]
+__all__ = ["NOTEBOOK", "REVIEWS", "label", "page_views", "q1", "q2", "q3", "q4", "use"]
 
 #: The notebook these exercises belong to (labkit.progress() groups by it).
 NOTEBOOK = "18_streaming_pipelines"
@@ -64,32 +64,6 @@ def label(text: str) -> str:
     return "neutral"
 
 
-def server_calls(r: Any) -> dict[str, int]:
-    """Calls per command (lower case, `xgroup|delconsumer` for subcommands) from `INFO commandstats`:
-    of the one server, or summed over every primary of a cluster (replicas would count each write twice).
-
-    Example::
-
-        before = server_calls(r); r.pfadd("h", "a"); server_calls(r)["pfadd"] - before.get("pfadd", 0)   # 1
-    """
-    try:
-        from redis.cluster import RedisCluster
-    except ImportError:  # pragma: no cover - redis-py always has it
-        RedisCluster = ()  # type: ignore[assignment]
-    if RedisCluster and isinstance(r, RedisCluster):
-        info = r.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
-    else:
-        info = r.info("commandstats")
-    per_node = info.values() if info and all(isinstance(value, dict) and not str(key).startswith("cmdstat_") for key, value in info.items()) else [info]
-    calls: dict[str, int] = {}
-    for node_info in per_node:
-        for key, value in node_info.items():
-            if str(key).startswith("cmdstat_") and isinstance(value, dict):
-                command = str(key)[len("cmdstat_"):].lower()
-                calls[command] = calls.get(command, 0) + int(value.get("calls", 0))
-    return calls
-
-
 def _call(function: Any, *args: Any) -> Any:
     """call_learner, with the error told without the long repr of the client among the arguments."""
     try:
@@ -116,37 +90,6 @@ def page_views(rng: Any, count: int = 5000) -> list[dict[str, str]]:
     rng.shuffle(order)
     pages = ("/", "/pricing", "/docs", "/blog", "/signup")
     return [{"visitor": visitor, "page": rng.choice(pages)} for visitor in order]
-
-
-def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {name: after[name] - before.get(name, 0) for name in after if after[name] - before.get(name, 0) > 0}
-
-
-class _CountedFromPrepare(Problem):
-    """A problem whose check asks the server what ran between `prepare()` and the check, summed over
-    every primary when the notebook is connected to a cluster (see `server_calls`)."""
-
-    _since: dict[str, int] | None = None
-    _until: dict[str, int] | None = None
-
-    def prepare(self, **kwargs: Any) -> None:
-        super().prepare(**kwargs)
-        client = kwargs.get("client") or (self._topology.client() if self._topology is not None else current_client())
-        self._since = server_calls(client)
-
-    def reset(self, **kwargs: Any) -> None:
-        super().reset(**kwargs)
-        self._since = None
-
-    def attempted(self, r: Any, answer: Any) -> bool:
-        # Counted first, so that the check's own reads are not taken for the learner's.
-        self._until = server_calls(r) if self._since is not None else None
-        return super().attempted(r, answer)
-
-    def learner_calls(self) -> dict[str, int]:
-        if self._since is None or self._until is None:
-            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}, then your code")
-        return _delta(self._since, self._until)
 
 
 class LowBatteryRule(Problem):
@@ -306,7 +249,7 @@ class IdempotencyKeys(Problem):
         self.cleanup(r)
         events = [ids[0], ids[1], ids[0], ids[2], ids[1], ids[0], ids[3]]
 
-        before = server_calls(r)
+        before = command_calls(r)
         seen: set[str] = set()
         for event in events:
             result = _call(first_time, r, event)
@@ -332,10 +275,10 @@ class IdempotencyKeys(Problem):
             thread.start()
         for thread in threads:
             thread.join(timeout=10)
-        after = server_calls(r)
+        after = command_calls(r)
         if failures:
             raise failures[0] if isinstance(failures[0], (Incorrect, NotAttempted)) else Incorrect(f"a delivery failed: {failures[0]!r}")
-        calls = _delta(before, after)
+        calls = {name: count - before.get(name, 0) for name, count in after.items() if count > before.get(name, 0)}
 
         key = f"seen:{ids[0]}"
         expect(r.exists(key), f"no key {key!r}: keep one idempotency key per event in Redis, named f'seen:{{event_id}}', "
@@ -354,7 +297,7 @@ class IdempotencyKeys(Problem):
         return "duplicates rejected, one of 8 simultaneous deliveries accepted; every key expires after the retry window"
 
 
-class HllUniques(_CountedFromPrepare):
+class HllUniques(Problem):
     title = "Count the distinct visitors of a stream in a HyperLogLog"
     keys = ("visitors:hll",)
     stream = "pageviews"
@@ -404,7 +347,7 @@ class HllUniques(_CountedFromPrepare):
     def verify(self, r: Any, answer: Any) -> str:
         if not getattr(self, "visitors", None) or not r.exists(self.stream):
             raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}: it writes the stream 'pageviews'")
-        calls = self.learner_calls()
+        calls = self.commands_since_prepare()
         kind = as_text(r.type("visitors:hll"))
         expect(kind == "string", f"'visitors:hll' holds a {kind}; a HyperLogLog is stored as a string: create it with PFADD")
         expect(as_text(r.getrange("visitors:hll", 0, 3)) == "HYLL", "'visitors:hll' is a plain string, not a HyperLogLog: create it with PFADD")
@@ -429,7 +372,7 @@ class HllUniques(_CountedFromPrepare):
         return f"estimate {estimate:,} for {exact:,} distinct visitors, in {r.memory_usage('visitors:hll'):,} bytes"
 
 
-class SentimentCounts(_CountedFromPrepare):
+class SentimentCounts(Problem):
     title = "Score the review stream in a consumer group"
     stream, counts, group, consumer = "{feedback}:in", "{feedback}:counts", "scorers", "w1"
     keys = ("{feedback}:counts",)
@@ -519,7 +462,7 @@ class SentimentCounts(_CountedFromPrepare):
     def verify(self, r: Any, answer: Any) -> str:
         if not getattr(self, "texts", None) or not r.exists(self.stream):
             raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}: it writes the stream '{self.stream}'")
-        calls = self.learner_calls()
+        calls = self.commands_since_prepare()
         expect_type(r, self.counts, "hash")
         groups = {as_text(group["name"]): group for group in r.xinfo_groups(self.stream)}
         expect(self.group in groups, f"the group {self.group!r} is gone from {self.stream!r}: run {self._call('prepare()')} again, and read through it")
