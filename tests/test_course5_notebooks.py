@@ -1,10 +1,9 @@
 """Notebooks 14-16: the TLS section of 16 really runs on a TLS server, and says why when it cannot;
-each notebook stops its servers last and offers every exercise of its module."""
+each notebook stops its servers last. (tests/test_exercises_in_notebooks.py tries every exercise.)"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 from pathlib import Path
@@ -12,14 +11,9 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit.exercises import Problem
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-COURSE5 = {
-    "14_scaling_out_in_and_up.ipynb": "scaling",
-    "15_cluster_failover_and_az_failure.ipynb": "az_failure",
-    "16_security_acl_rbac.ipynb": "security",
-}
+COURSE5 = ("14_scaling_out_in_and_up.ipynb", "15_cluster_failover_and_az_failure.ipynb", "16_security_acl_rbac.ipynb")
 
 
 def _code_cells(name: str) -> list[str]:
@@ -67,13 +61,6 @@ def test_notebook_16_says_why_tls_is_skipped_without_a_tls_server(monkeypatch):
         assert "protocol:" not in printed
 
 
-@pytest.mark.parametrize("name,module", COURSE5.items())
-def test_each_notebook_offers_every_exercise_and_stops_its_servers_last(name, module):
-    cells = _code_cells(name)
-    assert "labkit.stop_all()" in cells[-1]
-    problems = [attribute for attribute, value in vars(importlib.import_module(f"labkit.exercises.{module}")).items() if isinstance(value, Problem)]
-    assert len(problems) >= 3
-    text = "\n".join(cells)
-    assert f"from labkit.exercises import {module} as ex" in text
-    for attribute in problems:
-        assert f"ex.{attribute}.check(" in text, f"{name} never checks ex.{attribute}"
+@pytest.mark.parametrize("name", COURSE5)
+def test_each_notebook_stops_its_servers_last(name):
+    assert "labkit.stop_all()" in _code_cells(name)[-1]
