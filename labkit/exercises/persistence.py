@@ -1,0 +1,519 @@
+"""Exercises for notebook 19_persistence_and_durability: AOF through a crash, a snapshot's loss
+predicted, a persistence-less primary made safe.
+
+Each exercise asks for the engine's own commands (CONFIG SET appendonly / appendfsync, BGSAVE and
+INFO persistence); labkit only sets the scene and plays the crash: the node is killed with SIGKILL
+and started again with the persistence settings it was running with (what a configuration file
+rewritten with CONFIG REWRITE, or an ElastiCache parameter group, would give it)::
+
+    from labkit.exercises import persistence as ex
+    ex.use(server)
+    ex.q1.prepare()
+    ex.q1.check(answer)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from textwrap import dedent
+from typing import Any
+
+import redis
+
+from ..errors import ConfigurationError
+from .core import NotAttempted, Problem, Wrong, as_text, command_calls, expect, use
+
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+
+#: The notebook these exercises belong to (labkit.progress() groups by it).
+NOTEBOOK = "19_persistence_and_durability"
+
+#: Commands that read what came back after a crash (any of them counts as looking).
+COUNTING_COMMANDS = ("scan", "dbsize", "keys", "exists", "get", "mget")
+
+#: The settings a crashed node keeps when it starts again (labkit's own defaults turn them off).
+KEPT_SETTINGS = ("appendonly", "appendfsync", "save")
+
+
+def _settings(client: Any) -> dict[str, str]:
+    """The node's persistence settings now (CONFIG GET)."""
+    return {name: as_text(client.config_get(name).get(name, "")) for name in KEPT_SETTINGS}
+
+
+def _crash_and_restart(lab: Any, node: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """SIGKILL `node`, then start it again with the persistence settings it was running with.
+
+    labkit starts every node with persistence off (`--save "" --appendonly no`); a CONFIG SET lives
+    only in the running process, so the restart is given the running values explicitly.
+    Returns the settings the node was killed with, and whether an AOF rewrite was still under way
+    (`rewriting`: then the new AOF was not in the manifest yet).
+    """
+    with node.client(socket_timeout=2.0) as client:
+        running = _settings(client)
+        info = client.info("persistence")
+    rewriting = bool(int(info.get("aof_rewrite_in_progress", 0)) or int(info.get("aof_rewrite_scheduled", 0)))
+    lab.kill(node)
+    original = node.config
+    kept = tuple((name, value) for name, value in original.settings if name not in running) + tuple(running.items())
+    node.config = dataclasses.replace(original, settings=kept)
+    try:
+        lab.restart(node, timeout=timeout)
+    finally:
+        node.config = original  # later restarts start from labkit's defaults again
+    return {**running, "rewriting": rewriting}
+
+
+def _count(client: Any, pattern: str) -> int:
+    return sum(1 for _ in client.scan_iter(pattern, count=1000))
+
+
+def _delete(client: Any, pattern: str) -> None:
+    keys = list(client.scan_iter(pattern, count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+
+
+def _persistence_off(client: Any, node: Any = None) -> None:
+    """Back to labkit's defaults; with `node`, also delete the files an attempt left (dump.rdb, the AOF
+    directory), so that a later crash cannot bring back an earlier attempt's keys."""
+    client.config_set("appendonly", "no")
+    client.config_set("appendfsync", "everysec")
+    client.config_set("save", "")
+    if node is not None:
+        while int(client.info("persistence").get("rdb_bgsave_in_progress", 0)):
+            time.sleep(0.02)
+        (node.datadir / "dump.rdb").unlink(missing_ok=True)
+        shutil.rmtree(node.datadir / as_text(client.config_get("appenddirname").get("appenddirname", "appendonlydir")),
+                      ignore_errors=True)
+
+
+def _node_of(problem: Problem) -> Any:
+    """The bound standalone's node, or None when no topology is bound (cleanup then leaves files alone)."""
+    try:
+        return problem.lab.nodes[0]
+    except (NotAttempted, AttributeError, IndexError):
+        return None
+
+
+def _wait_for_link(replica: Any, timeout: float = 15.0) -> bool:
+    """Until the replica's link is up and no sync is loading; False after `timeout`."""
+    deadline = time.monotonic() + timeout
+    with replica.client(socket_timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                info = client.info("replication")
+                if info.get("master_link_status") == "up" and not int(info.get("master_sync_in_progress", 0)):
+                    return True
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                pass
+            time.sleep(0.02)
+    return False
+
+
+# -- 1 --------------------------------------------------------------------------------------------
+class AofThroughACrash(Problem):
+    title = "Turn on AOF with CONFIG SET, then prove the orders survive kill -9"
+    takes_answer = True
+    POLICIES = ("always", "no")
+    hints = (
+        "CONFIG SET appendonly yes turns AOF on in the running server; CONFIG SET appendfsync <policy> chooses when the "
+        "server calls fsync (use the policy in ex.q1.policy).",
+        "Turning AOF on starts a rewrite that writes the first base file; until INFO persistence shows "
+        "aof_rewrite_in_progress:0 and aof_rewrite_scheduled:0, the new AOF is not in the manifest and a crash would lose it.",
+        "Then write the orders (order:1 ... order:<ex.q1.orders>) with SET, run ex.q1.crash(), and count the order:* keys "
+        "that came back, walking them with SCAN (r.scan_iter).",
+        "answer = sum(1 for _ in r.scan_iter('order:*', count=500))",
+    )
+    solution_code = dedent("""
+        ex.q1.prepare()
+        r.config_set("appendonly", "yes")
+        r.config_set("appendfsync", ex.q1.policy)
+        while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+            time.sleep(0.05)
+        for n in range(1, ex.q1.orders + 1):
+            r.set(f"order:{n}", n)
+        ex.q1.crash()
+        answer = sum(1 for _ in r.scan_iter("order:*", count=500))
+    """)
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            ex.q1.crash()
+            answer = ex.q1.orders
+        """), "AOF was off", why="skips CONFIG SET appendonly: the count written, not the count that came back"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.config_set("appendonly", "yes")
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            ex.q1.crash()
+            answer = sum(1 for _ in r.scan_iter("order:*", count=500))
+        """), "appendfsync was everysec", why="a near miss: AOF on, but the fsync policy left at its default"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.config_set("appendonly", "yes")
+            r.config_set("appendfsync", ex.q1.policy)
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            answer = r.dbsize()
+        """), "ex.q1.crash()", why="no crash: counted before anything was proven"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.config_set("appendonly", "yes")
+            r.config_set("appendfsync", ex.q1.policy)
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            ex.q1.crash()
+            answer = 300
+        """), "no read of the orders", why="the literal printed in the notebook above"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.config_set("appendonly", "yes")
+            r.config_set("appendfsync", ex.q1.policy)
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            before = sum(1 for _ in r.scan_iter("order:*", count=500))
+            ex.q1.crash()
+            answer = before
+        """), "no read of the orders", why="counted before the crash, not what came back"),
+    )
+
+    def setup(self, r: Any) -> None:
+        self.policy = self.rng.choice(self.POLICIES)
+        self.orders = self.rng.randint(120, 280)
+        self.crashed_with: dict[str, Any] | None = None
+        self.evidence: dict[str, int] = {}
+        self.after_crash: dict[str, int] = {}
+        print(f"Use appendfsync {self.policy}, and write {self.orders} orders: order:1 ... order:{self.orders}.")
+
+    def crash(self) -> None:
+        """Kill the server with SIGKILL, and start it again with the persistence settings it was running with."""
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}")
+        self.evidence = self.commands_since_prepare(until_now=True)
+        self.crashed_with = _crash_and_restart(self.lab, self.lab.nodes[0])
+        self.after_crash = command_calls(self._evidence_target())  # the restarted server counts from zero
+        print(f"killed (SIGKILL) with appendonly {self.crashed_with['appendonly']}, appendfsync {self.crashed_with['appendfsync']}; "
+              "started again with the same settings")
+
+    def cleanup(self, r: Any) -> None:
+        _persistence_off(r, _node_of(self))
+        _delete(r, "order:*")
+        self.crashed_with = None
+
+    def verify(self, r: Any, answer: Any) -> str:
+        crashed = self.crashed_with
+        expect(crashed is not None, "the server was never killed: run ex.q1.crash() after writing the orders, "
+                                    "then count what came back")
+        present = _count(r, "order:*")
+        expect(crashed["appendonly"] == "yes",
+               f"AOF was off when the server was killed, so it came back with {present} of the {self.orders} orders: "
+               "turn it on with CONFIG SET appendonly yes before writing")
+        expect(self.evidence.get("config|set", 0) >= 1, "the server saw no CONFIG SET before the crash: turn AOF on with CONFIG SET appendonly yes")
+        expect(not crashed["rewriting"],
+               f"the server was killed while AOF was still being switched on (its first rewrite was running, so the new AOF was "
+               f"not in the manifest yet); it came back with {present} of the {self.orders} orders. After CONFIG SET appendonly yes, "
+               "wait until INFO persistence shows aof_rewrite_in_progress:0 and aof_rewrite_scheduled:0")
+        expect(crashed["appendfsync"] == self.policy,
+               f"appendfsync was {crashed['appendfsync']} when the server was killed; the task asks for {self.policy} "
+               "(CONFIG SET appendfsync ...)")
+        expect(int(r.info("persistence").get("aof_enabled", 0)) == 1, "the restarted server has AOF off: was it turned off again?")
+        expect(present == self.orders, f"{present} of the {self.orders} orders came back: write all of them (order:1 ... "
+                                       f"order:{self.orders}) with SET before ex.q1.crash()")
+        at_check = self._at_check or {}
+        reads = sum(at_check.get(command, 0) - self.after_crash.get(command, 0) for command in COUNTING_COMMANDS)
+        expect(reads > 0, "the server saw no read of the orders after the restart: count the order:* keys that came back "
+                          "(SCAN) after ex.q1.crash(), rather than the number you wrote")
+        try:
+            count = int(answer)
+        except (TypeError, ValueError):
+            count = None
+        expect(count == present, f"{answer!r} is not the number of order:* keys the server holds after the restart: "
+                                 "count them with SCAN after ex.q1.crash()")
+        return (f"all {present} acknowledged orders survived kill -9 with appendfsync {self.policy}: the server replayed its AOF "
+                "(after a process crash the OS still had every write; fsync matters when the machine itself goes down)")
+
+
+# -- 2 --------------------------------------------------------------------------------------------
+class PredictSnapshotLoss(Problem):
+    title = "BGSAVE, then predict how many writes a restart loses, and see it verified"
+    takes_answer = True
+    hints = (
+        "BGSAVE starts a snapshot in a forked child and returns at once; INFO persistence shows "
+        "rdb_bgsave_in_progress:1 until it is written.",
+        "Wait until rdb_bgsave_in_progress is 0, then run ex.q2.more_traffic() (writes made after the snapshot).",
+        "INFO persistence's rdb_changes_since_last_save counts the writes since the last snapshot: those are what a "
+        "restart from the snapshot loses. answer = r.info('persistence')['rdb_changes_since_last_save']",
+    )
+    solution_code = dedent("""
+        ex.q2.prepare()
+        r.bgsave()
+        while r.info("persistence")["rdb_bgsave_in_progress"]:
+            time.sleep(0.05)
+        ex.q2.more_traffic()
+        answer = r.info("persistence")["rdb_changes_since_last_save"]
+    """)
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.bgsave()
+            while r.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q2.more_traffic()
+            answer = 300
+        """), "not what the server counts", why="the literal printed in the notebook above"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            ex.q2.more_traffic()
+            answer = r.info("persistence")["rdb_changes_since_last_save"]
+        """), "no BGSAVE", why="skips the snapshot"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.save()
+            ex.q2.more_traffic()
+            answer = r.info("persistence")["rdb_changes_since_last_save"]
+        """), "SAVE blocks", why="the blocking SAVE instead of BGSAVE"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.bgsave()
+            while r.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            answer = r.info("persistence")["rdb_changes_since_last_save"]
+            ex.q2.more_traffic()
+        """), "after ex.q2.more_traffic()", why="a near miss: read before the later writes"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.bgsave()
+            while r.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q2.more_traffic()
+            answer = r.dbsize()
+        """), "not what the server counts", why="the keys in memory, not the writes since the snapshot"),
+    )
+
+    def setup(self, r: Any) -> None:
+        r.config_set("rdb-key-save-delay", 0)
+        self.carts = self.rng.randint(200, 500)
+        self.late = self.rng.randint(40, 160)
+        self.traffic_after_snapshot: bool | None = None
+        self.verified: tuple[int, str] | None = None
+        with r.pipeline(transaction=False) as pipe:
+            for number in range(1, self.carts + 1):
+                pipe.set(f"cart:{number}", f"{self.rng.randint(1, 9)} items")
+            pipe.execute()
+        self.saves_at_prepare = int(r.info("persistence").get("rdb_saves", 0))
+
+    def more_traffic(self) -> None:
+        """Writes made after your snapshot (how many is drawn per run, and not printed)."""
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare()')}")
+        r = self.lab.client()
+        info = r.info("persistence")
+        self.traffic_after_snapshot = (int(info.get("rdb_saves", 0)) > self.saves_at_prepare
+                                       and not int(info.get("rdb_bgsave_in_progress", 0)))
+        with r.pipeline(transaction=False) as pipe:
+            for number in range(1, self.late + 1):
+                pipe.set(f"cart:late:{number}", "1 item")
+            pipe.execute()
+
+    def cleanup(self, r: Any) -> None:
+        _persistence_off(r, _node_of(self))
+        _delete(r, "cart:*")
+        self.traffic_after_snapshot = None
+        self.verified = None
+
+    def verify(self, r: Any, answer: Any) -> str:
+        calls = self.commands_since_prepare()
+        if self.verified is not None and str(answer) == str(self.verified[0]):
+            return self.verified[1]  # checked again after the verifying restart
+        expect(not calls.get("save"), "you used SAVE: SAVE blocks the server until the whole snapshot is on disk (every client "
+                                      "waits); take it in the background with BGSAVE")
+        expect(calls.get("bgsave", 0) >= 1, "the server saw no BGSAVE since prepare(): take a snapshot with BGSAVE first")
+        expect(self.traffic_after_snapshot is not None, "run ex.q2.more_traffic() once the snapshot is written, then predict")
+        expect(self.traffic_after_snapshot, "ex.q2.more_traffic() ran before the snapshot was written: wait until "
+                                            "rdb_bgsave_in_progress is 0, then run it")
+        changes = int(r.info("persistence")["rdb_changes_since_last_save"])
+        try:
+            prediction = int(answer)
+        except (TypeError, ValueError):
+            prediction = None
+        expect(prediction == changes, f"{answer!r} is not what the server counts as changes since the last snapshot: read "
+                                      "rdb_changes_since_last_save from INFO persistence after ex.q2.more_traffic()")
+        # Verify the prediction: kill -9 and restart (persistence off, so the node loads its dump.rdb).
+        lab = self.lab
+        node = lab.nodes[0]
+        lab.kill(node)
+        lab.restart(node)
+        after = lab.client()
+        lost = self.late - _count(after, "cart:late:*")
+        kept = _count(after, "cart:*") - (self.late - lost)
+        expect(kept == self.carts, f"the restart brought back {kept} of the {self.carts} carts written before the snapshot")
+        expect(lost == prediction, f"the restart lost {lost} writes, not the {prediction} predicted")
+        message = f"you predicted {prediction} lost writes, and the restart from the snapshot lost exactly {lost}: everything since BGSAVE"
+        self.verified = (prediction, message)
+        return message
+
+
+# -- 3 --------------------------------------------------------------------------------------------
+class SafePrimary(Problem):
+    title = "Make a persistence-less primary safe, so that its replica keeps the data through a crash"
+    takes_answer = True
+    needs = "replication"
+    hints = (
+        "The primary restarts empty because nothing is on its disk; the replica then copies that empty dataset. "
+        "The fix belongs on the primary: group.client(group.primary()) talks to it.",
+        "CONFIG SET appendonly yes on the primary; wait until INFO persistence shows aof_rewrite_in_progress:0 and "
+        "aof_rewrite_scheduled:0 (the first base file is written); then ex.q3.crash_primary().",
+        "answer = group.client(group.replicas()[0]).dbsize()",
+    )
+    solution_code = dedent("""
+        ex.q3.prepare(group)
+        primary = group.client(group.primary())
+        primary.config_set("appendonly", "yes")
+        while primary.info("persistence")["aof_rewrite_in_progress"] or primary.info("persistence")["aof_rewrite_scheduled"]:
+            time.sleep(0.05)
+        ex.q3.crash_primary()
+        answer = group.client(group.replicas()[0]).dbsize()
+    """)
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q3.prepare(group)
+            ex.q3.crash_primary()
+            answer = group.client(group.replicas()[0]).dbsize()
+        """), "the replica was wiped", why="changes nothing: the hazard itself"),
+        Wrong(dedent("""
+            ex.q3.prepare(group)
+            replica = group.client(group.replicas()[0])
+            replica.config_set("appendonly", "yes")
+            while replica.info("persistence")["aof_rewrite_in_progress"] or replica.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            ex.q3.crash_primary()
+            answer = group.client(group.replicas()[0]).dbsize()
+        """), "on the replica", why="a near miss: AOF on the replica, which resynchronises anyway"),
+        Wrong(dedent("""
+            ex.q3.prepare(group)
+            primary = group.client(group.primary())
+            primary.bgsave()
+            while primary.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q3.crash_primary()
+            answer = group.client(group.replicas()[0]).dbsize()
+        """), "after your snapshot", why="a one-off snapshot: the writes after it are lost"),
+        Wrong(dedent("""
+            ex.q3.prepare(group)
+            primary = group.client(group.primary())
+            primary.config_set("appendonly", "yes")
+            while primary.info("persistence")["aof_rewrite_in_progress"] or primary.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            ex.q3.crash_primary()
+            answer = 500
+        """), "pass the number of keys the replica holds", why="the literal printed in the notebook above"),
+    )
+
+    def prepare(self, group: Any = None, **options: Any) -> None:
+        """Write this run's ledger to `group` (automatic failover off), then note the command counters.
+
+        Example::
+
+            ex.q3.prepare(group)     # the first line of the exercise cell
+        """
+        from ..topology import ReplicationGroup
+
+        if not isinstance(group, ReplicationGroup):
+            raise TypeError("pass the replication group of this section: ex.q3.prepare(group)")
+        if group.automatic_failover or not group.replicas():
+            raise ConfigurationError("this exercise needs a replication group with a replica and automatic failover off: "
+                                     "labkit.ReplicationGroup(replicas=1, automatic_failover=False)")
+        super().prepare(topology=group, **options)
+
+    def _nodes(self) -> tuple[Any, Any]:
+        group = self.lab
+        return group.primary(), group.replicas()[0]
+
+    def setup(self, r: Any) -> None:
+        self.entries = self.rng.randint(600, 900)
+        self.late = self.rng.randint(20, 80)
+        self.crash_report: dict[str, Any] | None = None
+        with r.pipeline(transaction=False) as pipe:
+            for number in range(1, self.entries + 1):
+                pipe.set(f"ledger:{number}", self.rng.randint(1, 10_000))
+            pipe.execute()
+        r.execute_command("WAIT", 1, 5000)
+
+    def crash_primary(self) -> None:
+        """A few more writes, then the primary is killed (SIGKILL) and started again with the persistence
+        settings it was running with; returns when its replica has resynchronised."""
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare(group)')}")
+        group = self.lab
+        primary, replica = self._nodes()
+        with primary.client(socket_timeout=5.0) as client:
+            with client.pipeline(transaction=False) as pipe:
+                for number in range(1, self.late + 1):
+                    pipe.set(f"ledger:late:{number}", number)
+                pipe.execute()
+            client.execute_command("WAIT", 1, 5000)  # the replica has every write before the crash
+        with replica.client(socket_timeout=2.0) as client:
+            replica_settings = _settings(client)
+        primary_settings = _crash_and_restart(group, primary)
+        synced = _wait_for_link(replica)
+        self.crash_report = {"primary": primary_settings, "replica": replica_settings, "synced": synced}
+        print(f"the primary was killed (SIGKILL) and came back with appendonly {primary_settings['appendonly']}; "
+              f"its replica {'resynchronised' if synced else 'has not resynchronised yet'}")
+
+    def cleanup(self, r: Any) -> None:
+        self.crash_report = None
+        if self._topology is None:
+            return
+        for node in self.lab.nodes:
+            if node.is_running():
+                with node.client(socket_timeout=2.0) as client:
+                    _persistence_off(client, node)
+        _delete(r, "ledger:*")
+        r.execute_command("WAIT", 1, 5000)
+
+    def verify(self, r: Any, answer: Any) -> str:
+        report = self.crash_report
+        expect(report is not None, "the primary was never crashed: run ex.q3.crash_primary() after your change, then count "
+                                   "the keys on the replica")
+        expect(report["synced"], "the replica did not finish resynchronising after the crash; run the cell again")
+        _, replica = self._nodes()
+        with replica.client(socket_timeout=2.0) as client:
+            held = _count(client, "ledger:*")
+        expected = self.entries + self.late
+        if held == 0:
+            expect(not (report["replica"]["appendonly"] == "yes" and report["primary"]["appendonly"] != "yes"),
+                   "you turned AOF on on the replica, and the replica was wiped anyway: a replica copies whatever its primary "
+                   "holds, and the primary came back empty. Persistence must be on the primary")
+            expect(not report["primary"]["rewriting"], "the primary was killed while its first AOF rewrite was still running, so its AOF "
+                                            "was not complete: wait until aof_rewrite_in_progress and aof_rewrite_scheduled are 0")
+            expect(False, "the replica was wiped: the primary restarted with persistence off, empty, and the replica "
+                          "resynchronised to that empty dataset. Turn on AOF on the primary (CONFIG SET appendonly yes)")
+        expect(held == expected,
+               f"the replica holds {held} of {expected} keys: the writes made after your snapshot were lost with the primary "
+               "(a BGSAVE keeps only what existed when it ran; AOF logs every write)")
+        expect(report["primary"]["appendonly"] == "yes", "the primary had AOF off when it crashed: turn it on with CONFIG SET appendonly yes")
+        try:
+            count = int(answer)
+        except (TypeError, ValueError):
+            count = None
+        expect(count == held, f"{answer!r}: pass the number of keys the replica holds after the crash (DBSIZE on the replica)")
+        return (f"the replica kept all {held} keys: the primary replayed its AOF on restart, so the replica resynchronised "
+                "to a full dataset instead of an empty one")
+
+
+q1 = AofThroughACrash()
+q2 = PredictSnapshotLoss()
+q3 = SafePrimary()
