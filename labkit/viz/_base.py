@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from ..errors import ConfigurationError, TopologyStateError
+from ..state import snapshot
 
 #: Colours per shard (and per series), chosen to stay distinct for colour-blind readers.
 PALETTE = (
@@ -289,8 +290,6 @@ def stop_all() -> int:
 
 def topology_source(topology: Any) -> tuple[Callable[[], Any], Callable[[], bool]]:
     """A topology's snapshot reader and liveness test, after checking it is one."""
-    from ..state import snapshot
-
     if not hasattr(topology, "nodes") or not hasattr(topology, "lifecycle"):
         raise ConfigurationError(f"expected a labkit topology (Standalone, ReplicationGroup or Cluster); got {topology!r}.")
     return (lambda: snapshot(topology)), (lambda: str(topology.lifecycle) == "running")
