@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: lab test setup benchmark clean
 
@@ -15,6 +16,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+# The test suite's own tools (pytest-timeout, playwright) come with the `test` extra, not with labkit.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 setup: $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
@@ -23,7 +29,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 
 benchmark: $(STAMP)
