@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import labkit
+from fault_support import SHARED_LABS, reset_lab
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,19 @@ def small_cluster():
     """A fresh 2 shards x 1 replica cluster for a test that fails over or reshards it."""
     with labkit.Cluster(shards=2, replicas=1) as lab:
         yield lab
+
+
+@pytest.fixture(scope="session")
+def _shared_cluster_3x1():
+    with labkit.Cluster(shards=3, replicas=1) as lab:
+        SHARED_LABS.append(lab)
+        yield lab
+        SHARED_LABS.remove(lab)
+
+
+@pytest.fixture()
+def cluster_3x1(_shared_cluster_3x1):
+    """A 3 shards x 1 replica cluster shared by the tests that kill, fail over or fail an AZ of it:
+    reset to its built layout (every node up, the built primaries primary) before each test."""
+    reset_lab(_shared_cluster_3x1)
+    return _shared_cluster_3x1
