@@ -36,9 +36,10 @@ def redis_oss_server():
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
-    """A 3 shards x 2 replicas cluster shared by a test module (tests must leave it healthy)."""
+    """A 3 shards x 2 replicas cluster shared by every test that only reads it (tests must leave it
+    healthy: same roles, no keys of their own left behind)."""
     with labkit.Cluster(shards=3, replicas=2) as lab:
         yield lab
 
