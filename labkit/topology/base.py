@@ -110,7 +110,7 @@ class Topology(FaultInjection):
         if cls is not Topology and not issubclass(kind, cls):
             raise ConfigurationError(f"a {spec.kind} spec makes a {kind.__name__}, not a {cls.__name__}; call Topology.from_spec.")
         topology = kind.__new__(kind)
-        topology._setup(spec)
+        topology._setup(spec)  # a Topology setting up a Topology: __init__'s work without its argument parsing
         return topology
 
     def _setup(self, spec: LabSpec) -> None:
@@ -194,7 +194,7 @@ class Topology(FaultInjection):
         topology.workdir = Path(record.workdir)
         topology.detached = True  # attached labs are not stopped at exit: they belong to `labkit up`
         topology.lab_id = record.lab_id
-        topology._record = record
+        topology._record = record  # the class filling in the instance it builds, as start() does
         for entry in record.nodes:
             config = topology._node_config(entry["port"], entry["az"])
             node = Node(config=config, engine=topology.engine, role=Role(entry["role"]), shard=entry["shard"], name=entry["name"], pid=entry["pid"])

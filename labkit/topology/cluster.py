@@ -554,6 +554,7 @@ class LabClusterClient(RedisCluster):
         node = super().get_node(host, port, node_name)
         if node is None and node_name and ":" in node_name:
             address, _, number = node_name.rpartition(":")
+            # redis-py guards its node cache with this lock and offers no public way to add a node to it.
             with self.nodes_manager._lock:
                 node = self.nodes_manager.nodes_cache.setdefault(node_name, ClusterNode(address, int(number), server_type=PRIMARY))
         return node

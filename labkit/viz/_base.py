@@ -174,6 +174,7 @@ class View:
         # JupyterLab with widgets renders the live widget; GitHub, nbviewer and static exports,
         # which cannot run widgets, fall back to the HTML/text summary of the same data.
         with self._lock:  # plotly copies the figure's state here: not while a background refresh changes it
+            # _repr_mimebundle_ / _repr_html_ are IPython's display protocol, public despite the underscore.
             bundle = dict(self.figure._repr_mimebundle_(include=include, exclude=exclude) or {})
             static = _Static(self.text())
         bundle["text/plain"] = static.text
