@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: lab test test-redis-oss setup benchmark clean
 
@@ -15,6 +16,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+# The test suite's own tools (pytest-timeout, playwright) come with the `test` extra, not with labkit.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 setup: $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
@@ -25,12 +31,12 @@ lab: $(STAMP)
 
 # Every test and notebook on the bundled Valkey, then the notebooks that promise to work on your own
 # server, run against a local cluster and a replication group's primary through LABKIT_REDIS_URL.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 	$(BIN)/python tools/own_server.py
 
 # The course on a second engine: REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0); .ci/run uses Debian's.
-test-redis-oss: $(STAMP)
+test-redis-oss: $(TEST_STAMP)
 	@test -n "$(REDIS_OSS)" || { echo "set REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0)"; exit 2; }
 	LABKIT_SERVER=$(REDIS_OSS) $(BIN)/python -m pytest --nbval-lax tests/test_exercises_in_notebooks.py notebooks
 

@@ -16,22 +16,24 @@ from .errors import (
     ClusterNotReadyError,
     ConfigurationError,
     EngineError,
+    FailoverError,
     LabkitError,
     NodeStartError,
     NoLabError,
     PortsExhaustedError,
+    ProbeError,
+    ScalingError,
     TopologyStateError,
     UnknownNodeError,
 )
 from .exercises.progress import progress
-from .failover import FailoverError, ReplicaLag, ReplicaOffset
+from .failover import ReplicaLag, ReplicaOffset
 from .faults import AzFailureReport, FaultEvent
 from .link import Link, LinkStats
 from .node import Node, NodeStatus, Role
-from .probe import Operation, Probe, ProbeError, ProbeResult, Window
-from .scaling import ScalingError
+from .probe import Operation, Probe, ProbeResult, Window
 from .session import attach
-from .topology import Cluster, Lifecycle, ReplicationGroup, Standalone, max_shards, placement_problems, stop_all
+from .topology import Cluster, LabSpec, Lifecycle, ReplicationGroup, Standalone, max_shards, placement_problems, stop_all
 
 
 def __getattr__(name: str):
@@ -45,39 +47,40 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
-    "Window",
-    "ScalingError",
-    "ReplicaLag",
-    "ReplicaOffset",
-    "ReaderEndpoint",
-    "ProbeResult",
-    "ProbeError",
-    "Probe",
-    "PrimaryEndpoint",
-    "Operation",
-    "FaultEvent",
-    "FailoverError",
-    "Endpoint",
     "AzFailureReport",
     "Cluster",
     "ClusterNotReadyError",
     "ConfigurationError",
+    "Endpoint",
     "Engine",
     "EngineError",
+    "FailoverError",
+    "FaultEvent",
+    "LabSpec",
     "LabkitError",
     "Lifecycle",
     "Link",
     "LinkStats",
+    "NoLabError",
     "Node",
     "NodeStartError",
     "NodeStatus",
-    "NoLabError",
+    "Operation",
     "PortsExhaustedError",
+    "PrimaryEndpoint",
+    "Probe",
+    "ProbeError",
+    "ProbeResult",
+    "ReaderEndpoint",
+    "ReplicaLag",
+    "ReplicaOffset",
     "ReplicationGroup",
     "Role",
+    "ScalingError",
     "Standalone",
     "TopologyStateError",
     "UnknownNodeError",
+    "Window",
     "attach",
     "connect",
     "doctor",

@@ -16,7 +16,7 @@ import time
 from .doctor import doctor
 from .errors import LabkitError, NoLabError
 from .session import attach, detached_record
-from .topology import Cluster, ReplicationGroup, Standalone, Topology
+from .topology import LabSpec, Topology
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,14 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _build(args: argparse.Namespace) -> Topology:
-    common = {"server": args.server, "node_timeout_ms": args.node_timeout_ms}
-    azs = [part.strip() for part in args.azs.split(",")]
+def spec_from_arguments(args: argparse.Namespace) -> LabSpec:
+    """The LabSpec `labkit up` arguments describe (validated there, with the same messages as in Python)."""
+    azs = tuple(part.strip() for part in args.azs.split(","))
+    common = {"server": args.server, "node_timeout_ms": args.node_timeout_ms, "azs": azs}
     if args.mode == "standalone":
-        return Standalone(az=azs[0], **common)
+        return LabSpec("standalone", **{**common, "azs": azs[:1]})
     if args.mode == "replication":
-        return ReplicationGroup(replicas=args.replicas, azs=azs, **common)
-    return Cluster(shards=args.shards, replicas=args.replicas, azs=azs, **common)
+        return LabSpec("replication", replicas=args.replicas, automatic_failover=args.replicas > 0, **common)
+    return LabSpec("cluster", shards=args.shards, replicas=args.replicas, **common)
+
+
+def _build(args: argparse.Namespace) -> Topology:
+    return Topology.from_spec(spec_from_arguments(args))
 
 
 def up(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def _redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+        return urlunsplit(parts._replace(netloc=netloc))  # _replace is namedtuple's public API despite its name
     return url
 
 

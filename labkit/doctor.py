@@ -19,6 +19,7 @@ from .engine import SERVER_ENV, find_engine
 from .errors import LabkitError
 from .ports import is_free, port_range
 from .reaper import all_records
+from .topology import Standalone
 from .topology.cluster import available_memory_bytes, max_shards
 
 MARKS = {True: "ok  ", False: "FAIL", None: "note"}
@@ -81,8 +82,6 @@ def doctor(server: str | None = None, start_test: bool = True) -> Report:
         add(Check("tls", None, "supported" if engine.supports_tls else "not built in: the TLS part of the security lab is skipped",
                   "" if engine.supports_tls else f"For TLS, install a TLS-enabled server (e.g. Debian's redis-server) and set {SERVER_ENV}."))
         if start_test:
-            from .topology import Standalone
-
             try:
                 with Standalone(server=server) as lab:
                     pong = lab.client().ping()

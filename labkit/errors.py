@@ -27,7 +27,22 @@ from __future__ import annotations
 
 
 class LabkitError(Exception):
-    """Base class: catch this to handle anything labkit refuses to do."""
+    """Base class: catch this to handle anything labkit refuses to do.
+
+    Besides its message, an error carries what it is about when it is about one thing: `port`,
+    `node` (a node's name) and `shard` (None when they do not apply).
+
+    Example::
+
+        except labkit.LabkitError as error:
+            print(error.node, error.port)
+    """
+
+    def __init__(self, message: str = "", *, port: int | None = None, node: str | None = None, shard: int | None = None) -> None:
+        super().__init__(message)
+        self.port = port
+        self.node = node
+        self.shard = shard
 
 
 class EngineError(LabkitError):
@@ -49,11 +64,11 @@ class PortsExhaustedError(LabkitError):
 class NodeStartError(LabkitError):
     """A server process exited or did not answer PING in time; carries the tail of its log."""
 
-    def __init__(self, message: str, log_tail: str = "") -> None:
+    def __init__(self, message: str, log_tail: str = "", **about: object) -> None:
         self.log_tail = log_tail
         if log_tail:
             message = f"{message}\n--- last lines of the node's log ---\n{log_tail}"
-        super().__init__(message)
+        super().__init__(message, **about)  # type: ignore[arg-type]
 
 
 class TopologyStateError(LabkitError, RuntimeError):

@@ -23,6 +23,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ._wire import replication_offset as wire_replication_offset
 from .errors import FailoverError
 from .node import Node, NodeStatus
 
@@ -64,9 +65,7 @@ def quick_client(node: Node, timeout: float = PING_TIMEOUT_S) -> redis.Redis:
 
 def replication_offset(client: redis.Redis) -> tuple[int, bool]:
     """(applied replication offset, link up?) of a replica, read from INFO replication."""
-    info = client.info("replication")
-    offset = info.get("slave_repl_offset", info.get("master_repl_offset", 0))
-    return int(offset), info.get("master_link_status") == "up"
+    return wire_replication_offset(client.info("replication"))
 
 
 def best_replica(replicas: Iterable[Node]) -> tuple[Node | None, list[ReplicaOffset]]:
@@ -88,7 +87,8 @@ def best_replica(replicas: Iterable[Node]) -> tuple[Node | None, list[ReplicaOff
 
 
 def check_mode(mode: str) -> str:
-    if mode not in FAILOVER_MODES:
+    """`mode` if it is a failover mode labkit knows, else a FailoverError that explains the three."""
+    if not isinstance(mode, str) or mode not in FAILOVER_MODES:
         raise FailoverError(
             f"mode must be one of {', '.join(repr(name) for name in FAILOVER_MODES)} (got {mode!r}): "
             "'graceful' waits for the replica to catch up (no lost writes), 'force' does not wait for the "
@@ -98,10 +98,12 @@ def check_mode(mode: str) -> str:
 
 
 def alive(node: Node) -> bool:
+    """Whether labkit believes the node is up and its process is still running."""
     return node.status is NodeStatus.UP and node.is_running()
 
 
 def ping(client: redis.Redis) -> bool:
+    """One health-check PING: True if it answered, False on any Redis error (a failed check is data)."""
     try:
         return bool(client.ping())
     except redis.RedisError:

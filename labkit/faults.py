@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ._polling import wait_until  # noqa: F401 - re-exported: labkit.exercises polls with it
 from .errors import ConfigurationError, TopologyStateError
 from .node import Node, NodeStatus, Role
 from .reaper import Watchdog
@@ -98,7 +98,7 @@ class FaultInjection:
 
     # -- checks ---------------------------------------------------------------------------------
     def _running_node(self, which: Node | int | str, action: str) -> Node:
-        self._require_running()  # type: ignore[attr-defined]
+        self.require_running()  # type: ignore[attr-defined]
         node = self.node(which)  # type: ignore[attr-defined]
         if node.status in (NodeStatus.DOWN, NodeStatus.STOPPED) or not node.is_running():
             raise TopologyStateError(
@@ -108,7 +108,7 @@ class FaultInjection:
         return node
 
     def _check_az(self, az: str) -> list[Node]:
-        self._require_running()  # type: ignore[attr-defined]
+        self.require_running()  # type: ignore[attr-defined]
         nodes = [node for node in self.nodes if node.az == az]  # type: ignore[attr-defined]
         if az not in self.azs or not nodes:  # type: ignore[attr-defined]
             used = sorted({node.az for node in self.nodes if node.az})  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ class FaultInjection:
             group.kill(group.primary())
             group.restart("primary")       # the old primary rejoins as a replica
         """
-        self._require_running()  # type: ignore[attr-defined]
+        self.require_running()  # type: ignore[attr-defined]
         target = self.node(node)  # type: ignore[attr-defined]
         if target.is_running():
             old_pid = target.pid
@@ -187,7 +187,7 @@ class FaultInjection:
         target.launch()
         if not self.detached:  # type: ignore[attr-defined]
             target.watch()
-        self._save_record()  # type: ignore[attr-defined]
+        self.save_record()  # type: ignore[attr-defined]
         target.wait_ready(timeout)
         self._after_restart(target, timeout)
         self.log_event("restart", target.name, f"back on port {target.port} as {target.role}")
@@ -297,48 +297,3 @@ class FaultInjection:
     ) -> tuple[dict[int, float | None], dict[int, str]]:
         """Wait until each shard has a new primary: (outage seconds or None, new primary's name)."""
         return {shard: None for shard in shards}, {}
-
-
-def wait_until(condition, timeout: float, interval: float = 0.01) -> bool:
-    """Poll `condition()` every `interval` s until it is true (returns True) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return True
-        except Exception:  # noqa: BLE001 - a node mid-restart may refuse or time out; keep polling
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-
-
-class BackgroundThread:
-    """A daemon thread that calls `step()` every `interval` s until `stop()` (used by monitors)."""
-
-    def __init__(self, name: str, step, interval: float) -> None:
-        self._step = step
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> BackgroundThread:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._step()
-            except Exception:  # noqa: BLE001 - a monitor must outlive one bad poll
-                pass
-            self._stopping.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(5.0)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()

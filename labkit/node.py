@@ -16,8 +16,10 @@ import signal
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -123,6 +125,9 @@ class Node:
     pid: int | None = None
     #: (user, password) labkit connects with once the default user may be disabled (see labkit.acl).
     credentials: tuple[str, str] | None = None
+    #: Called with the node each time it has started and answers PING, before anyone else uses it:
+    #: the lab re-applies what a fresh process lacks (ACL users, labkit's credentials) here.
+    on_started: list[Callable[[Node], None]] = field(default_factory=list, repr=False)
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -170,37 +175,64 @@ class Node:
         return self
 
     def wait_ready(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
-        """Poll PING every few milliseconds until the server answers; raise with its log if it died."""
+        """Poll PING every few milliseconds until the server answers, then run the `on_started` hooks.
+
+        If the server dies, does not answer in time, or a hook fails, the process is killed (a
+        half-started node never lingers) and NodeStartError says why, with the tail of its log.
+        """
+        try:
+            self._poll_ping(timeout)
+            self.status = NodeStatus.UP
+            for hook in list(self.on_started):
+                hook(self)
+        except BaseException:
+            if self.is_running():
+                self.kill()
+            self.status = NodeStatus.DOWN
+            raise
+        return self
+
+    def _poll_ping(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = self.client(socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+        # A fresh process knows only the `default` user: labkit's own credentials come back with
+        # the on_started hooks, so readiness is asked without them.
+        options = {**self.connection_options(), "username": None, "password": None}
+        client = redis.Redis(**options, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+        last_error: BaseException | None = None
         try:
             while True:
                 if self._process is not None and self._process.poll() is not None:
-                    self.status = NodeStatus.DOWN
                     raise NodeStartError(
                         f"The server on port {self.port} exited with code {self._process.returncode} while starting. "
                         "Check the log below; a bad `config=` setting is the usual cause.",
-                        self.log_tail(),
+                        self.log_tail(), port=self.port, node=self.name,
                     )
                 try:
                     if client.ping():
-                        break
-                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
-                    pass  # not listening yet, or still loading
+                        return
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as error:
+                    last_error = error  # not listening yet, or still loading
                 if time.monotonic() > deadline:
                     raise NodeStartError(
-                        f"The server on port {self.port} did not answer PING within {timeout:.0f} s. "
-                        "The machine may be overloaded; stop other labs and try again.",
-                        self.log_tail(),
+                        f"The server on port {self.port} did not answer PING within {timeout:.0f} s "
+                        f"(last error: {last_error}). The machine may be overloaded; stop other labs and try again.",
+                        self.log_tail(), port=self.port, node=self.name,
                     )
                 time.sleep(READY_POLL_INTERVAL_S)
         finally:
             client.close()
-        self.status = NodeStatus.UP
-        return self
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT_S) -> Node:
+        """Launch the process and wait until it answers; returns the node."""
         return self.launch().wait_ready(timeout)
+
+    def __enter__(self) -> Self:
+        if self.status not in (NodeStatus.UP, NodeStatus.STARTING, NodeStatus.PAUSED):
+            self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     def signal(self, signum: int) -> None:
         """Send a signal to this node's own process (never to anything else)."""
@@ -234,6 +266,7 @@ class Node:
             time.sleep(READY_POLL_INTERVAL_S)
 
     def stop(self, timeout: float = 2.0) -> Node:
+        """SIGTERM, wait (SIGKILL after `timeout`), reap; safe to call on a node that is not running."""
         self.terminate()
         self.wait_exit(timeout)
         self.status = NodeStatus.STOPPED

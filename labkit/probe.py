@@ -24,7 +24,7 @@ import uuid
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import redis
 from redis.backoff import NoBackoff
@@ -49,6 +49,14 @@ def stop_all_probes() -> int:
     for probe in probes:
         probe.stop(verify=False)
     return len(probes)
+
+
+@runtime_checkable
+class TrafficSource(Protocol):
+    """Anything a probe can send traffic through besides a client or an endpoint: every labkit topology."""
+
+    def traffic_client(self, socket_timeout: float) -> Any: ...
+    def verification_client(self) -> Any: ...
 
 
 class NotReplicatedError(Exception):
@@ -310,32 +318,21 @@ class Probe:
 
     # -- clients --------------------------------------------------------------------------------
     def _client_for(self, target: Any) -> Any:
-        from .topology import Cluster, ReplicationGroup, Topology
-
-        fast = {"socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout}
         if isinstance(target, (redis.Redis, RedisCluster)):
             return target
         if isinstance(target, Endpoint):
-            return target.client(retry=Retry(NoBackoff(), 0), **fast)
-        if isinstance(target, ReplicationGroup):
-            return target.primary_endpoint.client(retry=Retry(NoBackoff(), 0), **fast)
-        if isinstance(target, Cluster):
-            return target.client(**fast)
-        if isinstance(target, Topology):
-            return target.client(retry=Retry(NoBackoff(), 0), **fast)
+            return target.client(retry=Retry(NoBackoff(), 0), socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)
+        if isinstance(target, TrafficSource):
+            return target.traffic_client(self.socket_timeout)
         raise ConfigurationError(
             f"a probe needs a topology, an endpoint or a redis-py client to send traffic through; got {type(target).__name__}."
         )
 
     def _verification_client(self) -> Any:
-        from .topology import ReplicationGroup, Topology
-
         if isinstance(self.target, Endpoint):
             return self.target.client(socket_timeout=5.0)
-        if isinstance(self.target, ReplicationGroup):
-            return self.target.primary_endpoint.client(socket_timeout=5.0)
-        if isinstance(self.target, Topology):
-            return self.target.client(socket_timeout=5.0)
+        if isinstance(self.target, TrafficSource):
+            return self.target.verification_client()
         return self.target
 
     # -- running --------------------------------------------------------------------------------

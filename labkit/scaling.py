@@ -20,23 +20,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
-from .errors import ConfigurationError, ScalingError, TopologyStateError
-from .faults import wait_until
+from ._polling import wait_until
+from ._wire import SLOT_COUNT, parse_cluster_nodes, slot_ranges_by_port
+from .engine import Engine
+from .errors import ConfigurationError, LabkitError, ScalingError, TopologyStateError
 from .node import Node, NodeStatus, Role
 from .ports import BUS_PORT_OFFSET
-from .reaper import Watchdog
 
-if TYPE_CHECKING:
-    from .topology.base import Topology
-    from .topology.cluster import Cluster
+if TYPE_CHECKING:  # only for type hints: topologies import this module, not the other way round
+    from .topology.base import NodeSpec, Topology
 
-SLOT_COUNT = 16384
 #: Slots moved per batch: large enough to be quick, small enough that clients see short ASK windows.
 BATCH_SLOTS = 512
 KEYS_PER_MIGRATE = 200
@@ -49,8 +48,28 @@ MIGRATE_TIMEOUT_MS = 5000
 Progress = Callable[[str], None]
 
 
+class ClusterLab(Protocol):
+    """What scaling needs of a cluster: its public surface, nothing behind an underscore."""
+
+    nodes: list[Node]
+    engine: Engine | None
+    start_timeout: float
+    shards: list[int]
+
+    def require_running(self) -> None: ...
+    def primaries(self) -> list[Node]: ...
+    def primary(self, shard: int) -> Node: ...
+    def node_id(self, node: Node | int | str) -> str: ...
+    def add_nodes(self, specs: list[NodeSpec]) -> list[Node]: ...
+    def discard_nodes(self, nodes: list[Node]) -> None: ...
+    def roles_frozen(self) -> contextlib.AbstractContextManager[None]: ...
+    def wait_converged(self, timeout: float, error: Callable[[str], LabkitError] | None = None) -> None: ...
+    def rebalance(self, progress: Progress | None = None) -> int: ...
+    def log_event(self, action: str, target: str, detail: str = "") -> Any: ...
+
+
 # -- reading the slot map ------------------------------------------------------------------------
-def slot_owners(cluster: Cluster) -> dict[int, Node]:
+def slot_owners(cluster: ClusterLabLab) -> dict[int, Node]:
     """slot -> owning primary, from CLUSTER SLOTS of a live primary."""
     source = next((node for node in cluster.nodes if node.role is Role.PRIMARY and node.status is NodeStatus.UP), None)
     if source is None:
@@ -58,8 +77,8 @@ def slot_owners(cluster: Cluster) -> dict[int, Node]:
     by_port = {node.port: node for node in cluster.nodes}
     owners: dict[int, Node] = {}
     with source.client(socket_timeout=5.0) as client:
-        for first, last, primary, *_replicas in client.execute_command("CLUSTER", "SLOTS"):
-            owner = by_port.get(int(primary[1]))
+        for first, last, port in slot_ranges_by_port(client.execute_command("CLUSTER", "SLOTS")):
+            owner = by_port.get(port)
             if owner is None:
                 continue
             for slot in range(int(first), int(last) + 1):
@@ -94,13 +113,13 @@ def plan_moves(owners: Mapping[int, Node], targets: Mapping[Node, int]) -> list[
 
 
 # -- moving slots ----------------------------------------------------------------------------------
-def move_slots(cluster: Cluster, moves: list[tuple[int, Node, Node]], progress: Progress | None = None) -> int:
+def move_slots(cluster: ClusterLab, moves: list[tuple[int, Node, Node]], progress: Progress | None = None) -> int:
     """Move slots in batches with CLUSTER SETSLOT and MIGRATE; returns how many keys moved."""
     report = progress or (lambda _message: None)
     groups: dict[tuple[Node, Node], list[int]] = defaultdict(list)
     for slot, source, target in moves:
         groups[(source, target)].append(slot)
-    primaries = [node for node in cluster.nodes if node.role is Role.PRIMARY]
+    primaries = cluster.primaries()
     clients = {
         node.port: node.client(decode_responses=False, socket_timeout=30.0, max_connections=PARALLEL_SETSLOTS + 2)
         for node in primaries
@@ -121,7 +140,7 @@ def move_slots(cluster: Cluster, moves: list[tuple[int, Node, Node]], progress: 
 
 
 def _move_batch(
-    cluster: Cluster, executor: ThreadPoolExecutor, clients: dict[int, redis.Redis],
+    cluster: ClusterLab, executor: ThreadPoolExecutor, clients: dict[int, redis.Redis],
     source: Node, target: Node, slots: list[int], primaries: list[Node],
 ) -> int:
     source_id, target_id = cluster.node_id(source), cluster.node_id(target)
@@ -154,7 +173,7 @@ def _move_batch(
     return moved
 
 
-def _setslot_timeout(cluster: Cluster) -> tuple:
+def _setslot_timeout(cluster: ClusterLab) -> tuple:
     """Valkey >= 8 makes CLUSTER SETSLOT wait for the node's replicas, 2 s at most by default; a
     loaded machine can need longer, so labkit allows 10 s (older engines do not wait at all)."""
     engine = cluster.engine
@@ -197,17 +216,17 @@ def _parallel(executor: ThreadPoolExecutor, client: redis.Redis, commands: list[
 
 
 @contextlib.contextmanager
-def slot_migrating(cluster: Cluster, slot: int, shard: int) -> Iterator[tuple[Node, Node]]:
+def slot_migrating(cluster: ClusterLab, slot: int, shard: int) -> Iterator[tuple[Node, Node]]:
     """Hold one slot half-way through a move to `shard` (so ASK can be seen), then finish it."""
-    cluster._require_running()
+    cluster.require_running()
     if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < SLOT_COUNT:
         raise ConfigurationError(f"slot must be a whole number from 0 to {SLOT_COUNT - 1} (got {slot!r}); cluster.client().keyslot(key) gives a key's slot.")
     target = cluster.primary(shard)
     source = slot_owners(cluster).get(slot)
     if source is None or source is target:
         raise ConfigurationError(f"slot {slot} is already in shard {shard}; pick a slot another shard owns.")
-    _require_all_up(cluster, "move a slot")
-    clients = {node.port: node.client(decode_responses=False, socket_timeout=30.0) for node in cluster.nodes if node.role is Role.PRIMARY}
+    require_all_up(cluster, "move a slot")
+    clients = {node.port: node.client(decode_responses=False, socket_timeout=30.0) for node in cluster.primaries()}
     try:
         wait = _setslot_timeout(cluster)
         _pipeline(clients[target.port], [("CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source), *wait)])
@@ -217,16 +236,16 @@ def slot_migrating(cluster: Cluster, slot: int, shard: int) -> Iterator[tuple[No
             yield source, target
         finally:
             with ThreadPoolExecutor(2) as executor:
-                _move_batch(cluster, executor, clients, source, target, [slot], [n for n in cluster.nodes if n.role is Role.PRIMARY])
+                _move_batch(cluster, executor, clients, source, target, [slot], cluster.primaries())
             cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"slot {slot} moved")
     finally:
         for client in clients.values():
             client.close()
-    _wait_converged(cluster)
+    _settle(cluster)
 
 
-def _require_all_up(cluster: Cluster, action: str) -> None:
-    cluster._require_running()
+def require_all_up(cluster: ClusterLab, action: str) -> None:
+    cluster.require_running()
     down = [node for node in cluster.nodes if node.status is not NodeStatus.UP]
     if down:
         raise TopologyStateError(
@@ -235,117 +254,83 @@ def _require_all_up(cluster: Cluster, action: str) -> None:
         )
 
 
-def _wait_converged(cluster: Cluster, timeout: float = 30.0) -> None:
-    clients = {node.port: node.client(socket_timeout=5.0) for node in cluster.nodes}
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reason = cluster._not_ready_reason(clients)
-            except redis.RedisError as error:
-                reason = str(error)
-            if reason is None:
-                return
-            if time.monotonic() > deadline:
-                raise ScalingError(f"the cluster did not settle within {timeout:.0f} s: {reason}. Try rebalance() again.")
-            time.sleep(0.01)
-    finally:
-        for client in clients.values():
-            client.close()
+def _settle(cluster: ClusterLab, timeout: float = 30.0) -> None:
+    cluster.wait_converged(timeout, lambda message: ScalingError(f"{message} Try rebalance() again."))
 
 
 # -- the operations -------------------------------------------------------------------------------
-def rebalance(cluster: Cluster, progress: Progress | None = None) -> int:
+def rebalance(cluster: ClusterLab, progress: Progress | None = None) -> int:
     """Move slots until every shard owns an equal share; returns the number of slots moved."""
-    _require_all_up(cluster, "rebalance")
-    with cluster._roles_lock:
-        primaries = sorted((node for node in cluster.nodes if node.role is Role.PRIMARY), key=lambda node: node.shard)
+    require_all_up(cluster, "rebalance")
+    with cluster.roles_frozen():
+        primaries = sorted(cluster.primaries(), key=lambda node: node.shard)
         moves = plan_moves(slot_owners(cluster), balanced_targets(primaries))
         if not moves:
             return 0
         started = time.monotonic()
         keys = move_slots(cluster, moves, progress)
-        _wait_converged(cluster)
+        _settle(cluster)
     cluster.log_event("rebalance", "cluster", f"{len(moves)} slots and {keys} keys moved in {time.monotonic() - started:.1f} s")
     return len(moves)
 
 
-def add_shard(cluster: Cluster, rebalance: bool = True, progress: Progress | None = None) -> int:
-    """Start a new shard, join it to the cluster, and (by default) give it its share of slots."""
-    from .topology.placement import place
-
-    from .topology.cluster import max_shards
-
-    _require_all_up(cluster, "add a shard")
-    limit = max_shards(cluster.replica_count)
-    if len(cluster.shards) + 1 > limit:
-        raise ConfigurationError(
-            f"a shard of {1 + cluster.replica_count} more nodes will not fit: this machine's free memory allows "
-            f"{limit} shards. Remove a shard, stop other labs, or use scale_up() instead."
-        )
+def add_shard(cluster: ClusterLab, specs: list[NodeSpec], rebalance: bool = True, progress: Progress | None = None) -> list[Node]:
+    """Start the nodes of a new shard (`specs`: its primary first), join them to the cluster, and
+    (by default) give the shard its share of slots; returns the new nodes.
+    The cluster decides where they go (`Cluster.add_shard()`); this is how they join."""
+    require_all_up(cluster, "add a shard")
     report = progress or (lambda _message: None)
-    shard = max(cluster.shards) + 1
-    layout = place(shard + 1, cluster.replica_count, cluster.azs)[shard]
-    specs = [(f"shard-{shard}-primary", Role.PRIMARY, shard, layout.primary, {"cluster": True})]
-    specs += [(f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az, {"cluster": True}) for number, az in enumerate(layout.replicas, start=1)]
-    report(f"starting shard {shard}: primary in {layout.primary}, replicas in {', '.join(layout.replicas) or '-'}")
-    nodes = cluster._new_nodes(specs)
+    shard = specs[0].shard
+    report(f"starting shard {shard}: primary in {specs[0].az}, replicas in {', '.join(spec.az for spec in specs[1:]) or '-'}")
+    nodes = cluster.add_nodes(specs)
     try:
-        cluster._launch(nodes)
         clients = {node.port: node.client(socket_timeout=5.0) for node in cluster.nodes}
         try:
-            for node in nodes:
-                cluster.node_ids[node.port] = clients[node.port].execute_command("CLUSTER", "MYID")
             introducer = next(node for node in cluster.nodes if node not in nodes)
             for node in nodes:
                 clients[introducer.port].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, node.port + BUS_PORT_OFFSET)
             report("waiting until every node knows the new ones")
-            if not wait_until(lambda: all(_knows_all(clients[node.port], len(cluster.nodes)) for node in cluster.nodes), cluster.start_timeout):
-                raise ScalingError("the new nodes did not join within the start timeout; the machine may be overloaded.")
+            wait_until(
+                lambda: all(_knows_all(clients[node.port], len(cluster.nodes)) for node in cluster.nodes), cluster.start_timeout,
+                on_timeout=lambda last: ScalingError(
+                    f"the new nodes did not join within {cluster.start_timeout:.0f} s{last}; the machine may be overloaded.", shard=shard,
+                ),
+            )
             for replica in nodes[1:]:
-                clients[replica.port].execute_command("CLUSTER", "REPLICATE", cluster.node_ids[nodes[0].port])
+                clients[replica.port].execute_command("CLUSTER", "REPLICATE", cluster.node_id(nodes[0]))
         finally:
             for client in clients.values():
                 client.close()
-        _wait_converged(cluster, cluster.start_timeout)
+        _settle(cluster, cluster.start_timeout)
     except BaseException:
-        _discard_nodes(cluster, nodes)
+        cluster.discard_nodes(nodes)
         raise
-    cluster.shard_count = len(cluster.shards)
     cluster.log_event("add_shard", f"shard {shard}", f"{', '.join(node.name for node in nodes)} joined")
     if rebalance:
         moved = cluster.rebalance(progress)
         report(f"shard {shard} owns {moved} slots now")
-    return shard
+    return nodes
 
 
 def _knows_all(client: redis.Redis, count: int) -> bool:
-    from .topology.cluster import parse_cluster_nodes
-
-    reply = client.execute_command("CLUSTER", "NODES")
-    text = reply if isinstance(reply, str) else None
-    if text is not None and "handshake" in text:
-        return False
-    return len(parse_cluster_nodes(reply)) >= count
+    view = parse_cluster_nodes(client.execute_command("CLUSTER", "NODES"))
+    return len(view) >= count and not any(entry["handshake"] for entry in view.values())
 
 
-def remove_shard(cluster: Cluster, shard: int, progress: Progress | None = None) -> None:
+def remove_shard(cluster: ClusterLab, shard: int, progress: Progress | None = None) -> None:
     """Move every slot of `shard` to the others, then stop its nodes and make the cluster forget them."""
-    cluster._check_shard(shard)
-    if len(cluster.shards) == 1:
-        raise ConfigurationError(f"shard {shard} is the last shard; a cluster needs at least one. Stop the cluster instead.")
-    _require_all_up(cluster, "remove a shard")
-    with cluster._roles_lock:
+    require_all_up(cluster, "remove a shard")
+    with cluster.roles_frozen():
         leaving = [node for node in cluster.nodes if node.shard == shard]
         leaving_primary = cluster.primary(shard)
-        staying = sorted((node for node in cluster.nodes if node.role is Role.PRIMARY and node.shard != shard), key=lambda node: node.shard)
+        staying = sorted((node for node in cluster.primaries() if node.shard != shard), key=lambda node: node.shard)
         owners = slot_owners(cluster)
         targets = balanced_targets(staying)
         targets[leaving_primary] = 0
         moves = plan_moves(owners, targets)
         keys = move_slots(cluster, moves, progress)
-        ids = [cluster.node_ids[node.port] for node in leaving]
-        _discard_nodes(cluster, leaving)
+        ids = [cluster.node_id(node) for node in leaving]
+        cluster.discard_nodes(leaving)
         for node in cluster.nodes:
             with node.client(socket_timeout=5.0) as client:
                 for node_id in ids:
@@ -354,52 +339,28 @@ def remove_shard(cluster: Cluster, shard: int, progress: Progress | None = None)
                     except redis.ResponseError as error:
                         if "Unknown node" not in str(error):
                             raise
-        cluster.shard_count = len(cluster.shards)
-    _wait_converged(cluster)
+    _settle(cluster)
     cluster.log_event("remove_shard", f"shard {shard}", f"{len(moves)} slots and {keys} keys moved; {', '.join(node.name for node in leaving)} stopped")
-
-
-def _discard_nodes(cluster: Cluster, nodes: list[Node]) -> None:
-    """Stop nodes and drop them from the lab (ports released, files deleted)."""
-    import shutil
-
-    for node in nodes:
-        if node.is_running():
-            node.stop()
-        if node.pid is not None and not cluster.detached:
-            Watchdog.forget(node.pid)
-        node.status = NodeStatus.STOPPED
-        cluster.nodes.remove(node)
-        cluster.node_ids.pop(node.port, None)
-        cluster._ports.release(node.port)
-        shutil.rmtree(node.datadir, ignore_errors=True)
-    cluster._save_record()
 
 
 # -- vertical scaling -----------------------------------------------------------------------------
 def scale_up(source: Topology, config: Mapping[str, Any] | None = None, progress: Progress | None = None, **options: Any) -> Topology:
     """Start a topology like `source` with `config` merged into its settings (bigger nodes),
-    copy every key with its TTL (DUMP/RESTORE), verify the copy, and return the new topology."""
-    from .topology.cluster import Cluster
-    from .topology.replication import ReplicationGroup
-    from .topology.standalone import Standalone
-
-    source._require_running()
+    copy every key with its TTL (DUMP/RESTORE), verify the copy, and return the new topology.
+    Users and user groups applied to `source` (labkit.acl) are applied to the copy's nodes too."""
+    source.require_running()
     report = progress or (lambda _message: None)
-    down = [node for node in source.nodes if node.role is Role.PRIMARY and node.status is not NodeStatus.UP]
+    if config is not None and not isinstance(config, Mapping):
+        raise ConfigurationError(f"config must be a mapping of server settings such as {{'maxmemory': '128mb'}}; got {config!r}.")
+    down = [node for node in source.primaries() if node.status is not NodeStatus.UP]
     if down:
         raise TopologyStateError(f"cannot copy from {', '.join(n.name for n in down)} ({down[0].status}); restart it or wait for the failover first.")
-    settings = dict(source.settings)
-    settings.update({name: value for name, value in (config or {}).items()})
-    common = {"server": source.server, "config": settings, "node_timeout_ms": source.node_timeout_ms, "tls": source.tls, **options}
-    if isinstance(source, Cluster):
-        target: Topology = Cluster(shards=len(source.shards), replicas=source.replica_count, azs=source.azs, **common)
-    elif isinstance(source, ReplicationGroup):
-        target = ReplicationGroup(replicas=source.replica_count, azs=source.azs, automatic_failover=source.automatic_failover, **common)
-    elif isinstance(source, Standalone):
-        target = Standalone(az=source.azs[0], **common)
-    else:
-        raise ConfigurationError(f"scale_up does not know how to copy a {type(source).__name__}.")
+    settings = {**dict(source.settings), **dict(config or {})}
+    spec = source.spec.replace(config=settings, **options)
+    if spec.kind == "cluster":
+        spec = spec.replace(shards=len(source.shards))  # type: ignore[attr-defined]
+    target = type(source).from_spec(spec)
+    target.set_access(source.access)
     report(f"starting a new {source.kind} with {config or {}}")
     target.start()
     try:
@@ -412,19 +373,15 @@ def scale_up(source: Topology, config: Mapping[str, Any] | None = None, progress
     detail = f"{copied} keys ({with_ttl} with a TTL) copied and verified into a new {target.kind} with {config or {}}"
     source.log_event("scale_up", source.kind, detail)
     target.log_event("scale_up", target.kind, detail)
-    target.copied_keys = copied  # type: ignore[attr-defined]
+    target.copied_keys = copied
     return target
-
-
-def _primaries(topology: Topology) -> list[Node]:
-    return [node for node in topology.nodes if node.role is Role.PRIMARY]
 
 
 def _copy_keys(source: Topology, target: Topology, report: Progress) -> tuple[int, int]:
     writer = target.client(decode_responses=False)
     copied = with_ttl = 0
     try:
-        for node in _primaries(source):
+        for node in source.primaries():
             for keys, replies in _dumped_batches(node):
                 out = writer.pipeline(transaction=False)
                 for index, key in enumerate(keys):
@@ -472,10 +429,10 @@ def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
     """Every key of the source has the same value and a TTL on the target (and nothing else is there)."""
     checker = target.client(decode_responses=False)
     try:
-        total = sum(node.client().dbsize() for node in _primaries(target))
+        total = sum(node.client().dbsize() for node in target.primaries())
         if total != copied:
             raise ScalingError(f"the new {target.kind} holds {total} keys but {copied} were copied; run scale_up again.")
-        for node in _primaries(source):
+        for node in source.primaries():
             for keys, expected in _dumped_batches(node):
                 found = _dump_with_ttl(checker, keys)
                 for index, key in enumerate(keys):

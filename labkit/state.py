@@ -27,20 +27,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ._wire import SLOT_COUNT, cluster_node_lines, info_fields, parse_info, replicas_seen, text
 from .errors import ConfigurationError
 from .node import Node, NodeStatus, Role
 
-SLOT_COUNT = 16384
 #: How long a live process may take to answer before the snapshot calls it paused.
 TIMEOUT_S = 0.25
 
 _INFO_SECTIONS = ("clients", "memory", "stats", "replication", "keyspace")
-_INFO_LINE = re.compile(
-    r"^(connected_clients|used_memory|instantaneous_ops_per_sec|total_commands_processed|role|master_repl_offset"
-    r"|slave_repl_offset|master_port|master_link_status|slave\d+|db\d+):([^\r\n]*)",
-    re.MULTILINE,
-)
-
 
 @dataclass(frozen=True)
 class Migration:
@@ -162,7 +156,7 @@ class TopologyState:
             link = "-" if node.link_up is None else ("up" if node.link_up else "down")
             row = [
                 node.name, role, _dash(node.shard), node.az or "-", str(node.status), link,
-                _ranges_text(node.slots) if node.role is Role.PRIMARY and node.reachable and self.kind == "cluster" else "-",
+                _rangestext(node.slots) if node.role is Role.PRIMARY and node.reachable and self.kind == "cluster" else "-",
                 _dash(node.keys),
             ]
             if details:
@@ -241,26 +235,26 @@ def stream_state(client: redis.Redis, key: str) -> StreamState:
     """
     if not client.exists(key):
         return StreamState(key=key, length=0, first_id=None, last_id=None, taken_at=time.time())
-    if _text(client.type(key)) != "stream":
-        raise ConfigurationError(f"{key!r} holds a {_text(client.type(key))}, not a stream; pass the key of a stream.")
+    if text(client.type(key)) != "stream":
+        raise ConfigurationError(f"{key!r} holds a {text(client.type(key))}, not a stream; pass the key of a stream.")
     info = client.xinfo_stream(key)
     groups = []
     for group in client.xinfo_groups(key):
-        name = _text(group["name"])
+        name = text(group["name"])
         consumers = tuple(
-            ConsumerState(_text(consumer["name"]), int(consumer["pending"]), int(consumer["idle"]))
+            ConsumerState(text(consumer["name"]), int(consumer["pending"]), int(consumer["idle"]))
             for consumer in client.xinfo_consumers(key, name)
         )
         lag = group.get("lag")
         groups.append(GroupState(
             name=name, consumers=tuple(sorted(consumers, key=lambda consumer: consumer.name)),
-            pending=int(group["pending"]), last_delivered_id=_text(group["last-delivered-id"]),
+            pending=int(group["pending"]), last_delivered_id=text(group["last-delivered-id"]),
             lag=None if lag is None else int(lag),
         ))
     first, last = info.get("first-entry"), info.get("last-entry")
     return StreamState(
         key=key, length=int(info["length"]),
-        first_id=_text(first[0]) if first else None, last_id=_text(info.get("last-generated-id") or (last[0] if last else None)),
+        first_id=text(first[0]) if first else None, last_id=text(info.get("last-generated-id") or (last[0] if last else None)),
         groups=tuple(sorted(groups, key=lambda group: group.name)), taken_at=time.time(),
     )
 
@@ -325,117 +319,31 @@ class _Reader:
         topology = self.topology
         cluster = topology.kind == "cluster"
         nodes: list[Node] = list(topology.nodes)
-        raw: dict[int, tuple[NodeStatus, dict | None, str | None, str | None]] = {}
-        for node in nodes:
-            raw[node.port] = self._read_node(node, cluster)
-
-        infos = {port: info for port, (_status, info, _nodes, _cinfo) in raw.items() if info is not None}
-        # Replication: each primary's view of its replicas gives consistent offsets and ack lag.
-        seen_by_primary: dict[int, tuple[int, int | None, float | None]] = {}  # replica port -> (primary port, lag bytes, lag s)
-        for port, info in infos.items():
-            if info.get("role") != "master":
-                continue
-            offset = _int(info.get("master_repl_offset"))
-            for name, value in info.items():
-                if re.fullmatch(r"slave\d+", name):
-                    value = _fields(value)
-                    replica_offset = _int(value.get("offset"))
-                    lag_bytes = None if offset is None or replica_offset is None else max(0, offset - replica_offset)
-                    seen_by_primary[_int(value.get("port"))] = (port, lag_bytes, _float(value.get("lag")))
-
-        # Slots: each answering node's own line of CLUSTER NODES; others' lines for nodes that do not answer.
-        own_slots: dict[int, tuple[tuple[int, int], ...]] = {}
-        heard_slots: dict[int, tuple[tuple[int, int], ...]] = {}
-        migrating: dict[int, tuple[int, str]] = {}  # slot -> (source port, target id)
-        ids: dict[str, int] = {}
-        for port, (_status, _info, cluster_nodes, _cinfo) in raw.items():
-            if cluster_nodes is None:
-                continue
-            for line in cluster_nodes.splitlines():
-                parsed = _parse_cluster_line(line)
-                if parsed is None:
-                    continue
-                node_id, node_port, flags, slots, moving = parsed
-                ids[node_id] = node_port
-                if "myself" in flags:
-                    own_slots[node_port] = slots
-                    for slot, target_id in moving:
-                        migrating[slot] = (node_port, target_id)
-                elif "master" in flags and "fail" not in flags:
-                    heard_slots.setdefault(node_port, slots)
-
-        states = []
+        raw = {node.port: self._read_node(node, cluster) for node in nodes}
+        infos = {port: answer.info for port, answer in raw.items() if answer.info is not None}
+        seen_by_primary = _replicas_seen_by_primaries(infos)
+        slots = _slots_from_cluster_nodes(raw)
         by_port = {node.port: node for node in nodes}
-        for node in nodes:
-            status, info, _cn, _ci = raw[node.port]
-            role = node.role
-            link_up = primary_port = offset = lag_bytes = lag_s = None
-            keys = memory = clients = ops = commands = None
-            if info is not None:
-                role = Role.PRIMARY if info.get("role") == "master" else Role.REPLICA
-                offset = _int(info.get("master_repl_offset"))
-                keys = sum(_int(_fields(value).get("keys")) or 0 for name, value in info.items() if re.fullmatch(r"db\d+", name))
-                memory = _int(info.get("used_memory"))
-                clients = _int(info.get("connected_clients"))
-                ops = _int(info.get("instantaneous_ops_per_sec"))
-                commands = _int(info.get("total_commands_processed"))
-                if role is Role.REPLICA:
-                    primary_port = _int(info.get("master_port"))
-                    link_up = info.get("master_link_status") == "up"
-                    offset = _int(info.get("slave_repl_offset", offset))
-                    seen = seen_by_primary.get(node.port)
-                    if seen is not None and seen[0] == primary_port:
-                        lag_bytes, lag_s = seen[1], seen[2]
-                    if primary_port in infos and offset is not None:
-                        # What the replica has received (its own word) beats what it last acknowledged.
-                        primary_offset = _int(infos[primary_port].get("master_repl_offset"))
-                        lag_bytes = None if primary_offset is None else max(0, primary_offset - offset)
-            elif role is Role.REPLICA:
-                # It does not answer: what its primary (if any answers) last heard from it.
-                seen = seen_by_primary.get(node.port)
-                if seen is not None:
-                    primary_port, lag_bytes, lag_s = seen
-            if role is Role.REPLICA and primary_port is None:
-                primary = _recorded_primary(topology, node)
-                primary_port = primary.port if primary is not None else None
-            if primary_port is not None and primary_port not in by_port:
-                primary_port = None
-            slots: tuple[tuple[int, int], ...] = ()
-            if cluster and role is Role.PRIMARY:
-                slots = own_slots.get(node.port, heard_slots.get(node.port, ()))
-            states.append(NodeState(
-                name=node.name or str(node.port), port=node.port, shard=node.shard, az=node.az, role=role,
-                status=status, failed_over=_built_role(node) not in (None, role), primary_port=primary_port,
-                link_up=link_up, replication_offset=offset, replication_lag_bytes=lag_bytes, replication_lag_s=lag_s,
-                slots=slots, keys=keys, memory_used_bytes=memory, connected_clients=clients, ops_per_sec=ops,
-                commands_processed=commands,
-            ))
-
+        states = [
+            _node_state(topology, node, raw[node.port], infos, seen_by_primary, slots, by_port, cluster) for node in nodes
+        ]
         shard_of = {state.port: state.shard for state in states}
         migrations = tuple(
-            Migration(slot, shard_of.get(source), shard_of.get(ids.get(target_id, -1)))
-            for slot, (source, target_id) in sorted(migrating.items())
+            Migration(slot, shard_of.get(source), shard_of.get(slots.ids.get(target_id, -1)))
+            for slot, (source, target_id) in sorted(slots.migrating.items())
         )
-        cluster_state = None
-        if cluster:
-            for state in sorted(states, key=_order):
-                cinfo = raw[state.port][3]
-                if cinfo and state.role is Role.PRIMARY:
-                    match = re.search(r"cluster_state:(\w+)", cinfo)
-                    cluster_state = match.group(1) if match else None
-                    break
         return TopologyState(
             kind=topology.kind, nodes=tuple(sorted(states, key=_order)), taken_at=time.time(),
-            cluster_state=cluster_state, migrations=migrations,
+            cluster_state=_cluster_verdict(states, raw) if cluster else None, migrations=migrations,
         )
 
-    def _read_node(self, node: Node, cluster: bool) -> tuple[NodeStatus, dict | None, str | None, str | None]:
+    def _read_node(self, node: Node, cluster: bool) -> _Answer:
         if node.status in (NodeStatus.CREATED, NodeStatus.STOPPED, NodeStatus.DOWN):
-            return node.status, None, None, None
+            return _Answer(node.status)
         if not node.is_running():
-            return NodeStatus.DOWN, None, None, None
+            return _Answer(NodeStatus.DOWN)
         if node.status is NodeStatus.PAUSED:
-            return NodeStatus.PAUSED, None, None, None  # labkit paused it: asking would only time out
+            return _Answer(NodeStatus.PAUSED)  # labkit paused it: asking would only time out
         commands: list[tuple] = [("INFO", *_INFO_SECTIONS)]
         if cluster:
             commands.append(("CLUSTER", "NODES"))
@@ -444,15 +352,15 @@ class _Reader:
         try:
             answers = self._ask(node, commands)
         except redis.TimeoutError:
-            return NodeStatus.PAUSED, None, None, None  # alive but silent: stopped (SIGSTOP) or stuck
+            return _Answer(NodeStatus.PAUSED)  # alive but silent: stopped (SIGSTOP) or stuck
         except redis.ConnectionError:
-            return (NodeStatus.DOWN if not node.is_running() else NodeStatus.PAUSED), None, None, None
+            return _Answer(NodeStatus.DOWN if not node.is_running() else NodeStatus.PAUSED)
         except redis.ResponseError:
-            return NodeStatus.UP, None, None, None  # e.g. still loading its data set
-        info = _parse_info(answers[0])
+            return _Answer(NodeStatus.UP)  # e.g. still loading its data set
+        info = parse_info(answers[0])
         if cluster:
-            return NodeStatus.UP, info, _text(answers[1]), (_text(answers[2]) if len(answers) > 2 else None)
-        return NodeStatus.UP, info, None, None
+            return _Answer(NodeStatus.UP, info, text(answers[1]), text(answers[2]) if len(answers) > 2 else None)
+        return _Answer(NodeStatus.UP, info)
 
     def close(self) -> None:
         with self._lock:
@@ -473,6 +381,114 @@ def _reader_for(topology: Any) -> _Reader:
         if reader is None:
             reader = _readers[topology] = _Reader(topology)
         return reader
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one node said (or that it said nothing) during one snapshot."""
+
+    status: NodeStatus
+    info: dict | None = None
+    cluster_nodes: str | None = None
+    cluster_info: str | None = None
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """The slot facts of one snapshot, gathered from every node's CLUSTER NODES."""
+
+    own: dict[int, tuple[tuple[int, int], ...]]  # port -> slots, as the node says of itself
+    heard: dict[int, tuple[tuple[int, int], ...]]  # port -> slots, as others say of a live primary
+    migrating: dict[int, tuple[int, str]]  # slot -> (source port, target id)
+    ids: dict[str, int]  # node id -> port
+
+
+def _replicas_seen_by_primaries(infos: dict[int, dict]) -> dict[int, tuple[int, int | None, float | None]]:
+    """replica port -> (primary port, lag bytes, lag s): each primary's view gives consistent offsets and ack lag."""
+    seen: dict[int, tuple[int, int | None, float | None]] = {}
+    for port, info in infos.items():
+        if info.get("role") != "master":
+            continue
+        for replica in replicas_seen(info):
+            seen[replica.port] = (port, replica.lag_bytes, replica.seconds_since_ack)
+    return seen
+
+
+def _slots_from_cluster_nodes(raw: dict[int, _Answer]) -> _Slots:
+    """Each answering node's own line of CLUSTER NODES; others' lines for nodes that do not answer."""
+    slots = _Slots({}, {}, {}, {})
+    for answer in raw.values():
+        if answer.cluster_nodes is None:
+            continue
+        for line in cluster_node_lines(answer.cluster_nodes):
+            slots.ids[line.node_id] = line.port
+            if "myself" in line.flags:
+                slots.own[line.port] = line.slots
+                for slot, target_id in line.migrating:
+                    slots.migrating[slot] = (line.port, target_id)
+            elif line.master and "fail" not in line.flags:
+                slots.heard.setdefault(line.port, line.slots)
+    return slots
+
+
+def _node_state(
+    topology: Any, node: Node, answer: _Answer, infos: dict[int, dict],
+    seen_by_primary: dict[int, tuple[int, int | None, float | None]], slots: _Slots, by_port: dict[int, Node], cluster: bool,
+) -> NodeState:
+    """One node's state from its own answer, its primary's view of it, and the cluster's slot facts."""
+    info = answer.info
+    role = node.role
+    link_up = primary_port = offset = lag_bytes = lag_s = None
+    keys = memory = clients = ops = commands = None
+    if info is not None:
+        role = Role.PRIMARY if info.get("role") == "master" else Role.REPLICA
+        offset = _int(info.get("master_repl_offset"))
+        keys = sum(_int(info_fields(value).get("keys")) or 0 for name, value in info.items() if re.fullmatch(r"db\d+", name))
+        memory = _int(info.get("used_memory"))
+        clients = _int(info.get("connected_clients"))
+        ops = _int(info.get("instantaneous_ops_per_sec"))
+        commands = _int(info.get("total_commands_processed"))
+        if role is Role.REPLICA:
+            primary_port = _int(info.get("master_port"))
+            link_up = info.get("master_link_status") == "up"
+            offset = _int(info.get("slave_repl_offset", offset))
+            seen = seen_by_primary.get(node.port)
+            if seen is not None and seen[0] == primary_port:
+                lag_bytes, lag_s = seen[1], seen[2]
+            if primary_port in infos and offset is not None:
+                # What the replica has received (its own word) beats what it last acknowledged.
+                primary_offset = _int(infos[primary_port].get("master_repl_offset"))
+                lag_bytes = None if primary_offset is None else max(0, primary_offset - offset)
+    elif role is Role.REPLICA:
+        # It does not answer: what its primary (if any answers) last heard from it.
+        seen = seen_by_primary.get(node.port)
+        if seen is not None:
+            primary_port, lag_bytes, lag_s = seen
+    if role is Role.REPLICA and primary_port is None:
+        primary = _recorded_primary(topology, node)
+        primary_port = primary.port if primary is not None else None
+    if primary_port is not None and primary_port not in by_port:
+        primary_port = None
+    owned: tuple[tuple[int, int], ...] = ()
+    if cluster and role is Role.PRIMARY:
+        owned = slots.own.get(node.port, slots.heard.get(node.port, ()))
+    return NodeState(
+        name=node.name or str(node.port), port=node.port, shard=node.shard, az=node.az, role=role,
+        status=answer.status, failed_over=_built_role(node) not in (None, role), primary_port=primary_port,
+        link_up=link_up, replication_offset=offset, replication_lag_bytes=lag_bytes, replication_lag_s=lag_s,
+        slots=owned, keys=keys, memory_used_bytes=memory, connected_clients=clients, ops_per_sec=ops,
+        commands_processed=commands,
+    )
+
+
+def _cluster_verdict(states: list[NodeState], raw: dict[int, _Answer]) -> str | None:
+    """cluster_state (ok / fail) as the first answering primary reports it."""
+    for state in sorted(states, key=_order):
+        cluster_info = raw[state.port].cluster_info
+        if cluster_info and state.role is Role.PRIMARY:
+            match = re.search(r"cluster_state:(\w+)", cluster_info)
+            return match.group(1) if match else None
+    return None
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -498,39 +514,7 @@ def _recorded_primary(topology: Any, node: Node) -> Node | None:
     return None
 
 
-def _parse_cluster_line(line: str) -> tuple[str, int, set[str], tuple[tuple[int, int], ...], list[tuple[int, str]]] | None:
-    parts = line.split()
-    if len(parts) < 8:
-        return None
-    address = parts[1].split("@")[0]
-    try:
-        port = int(address.rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        return None
-    slots: list[tuple[int, int]] = []
-    moving: list[tuple[int, str]] = []
-    for item in parts[8:]:
-        if item.startswith("["):
-            if "->-" in item:
-                slot, target = item[1:-1].split("->-", 1)
-                moving.append((int(slot), target))
-            continue
-        first, _, last = item.partition("-")
-        slots.append((int(first), int(last or first)))
-    return parts[0], port, set(parts[2].split(",")), tuple(sorted(slots)), moving
-
-
-def _parse_info(response: object) -> dict[str, str]:
-    """The INFO fields snapshots use (plus slaveN and dbN lines), as strings."""
-    return dict(_INFO_LINE.findall(_text(response)))
-
-
-def _fields(value: str) -> dict[str, str]:
-    """'ip=127.0.0.1,port=7001,offset=14' -> {'ip': '127.0.0.1', 'port': '7001', 'offset': '14'}."""
-    return dict(part.split("=", 1) for part in value.split(",") if "=" in part)
-
-
-def _ranges_text(ranges: Iterable[tuple[int, int]]) -> str:
+def _rangestext(ranges: Iterable[tuple[int, int]]) -> str:
     text = ",".join(f"{first}-{last}" if last != first else str(first) for first, last in ranges)
     return text or "none"
 
@@ -551,10 +535,6 @@ def _float(value: object) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 __all__ = [

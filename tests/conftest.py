@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("LABKIT_PROGRESS_FILE", os.path.join(tempfile.mkdtemp(prefix="labkit-progress-"), "progress.json"))
 
 import labkit
+from fault_support import SHARED_LABS, reset_lab
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +43,10 @@ def redis_oss_server():
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
-    """A 3 shards x 2 replicas cluster shared by a test module (tests must leave it healthy)."""
+    """A 3 shards x 2 replicas cluster shared by every test that only reads it (tests must leave it
+    healthy: same roles, no keys of their own left behind)."""
     with labkit.Cluster(shards=3, replicas=2) as lab:
         yield lab
 
@@ -54,3 +56,19 @@ def small_cluster():
     """A fresh 2 shards x 1 replica cluster for a test that fails over or reshards it."""
     with labkit.Cluster(shards=2, replicas=1) as lab:
         yield lab
+
+
+@pytest.fixture(scope="session")
+def _shared_cluster_3x1():
+    with labkit.Cluster(shards=3, replicas=1) as lab:
+        SHARED_LABS.append(lab)
+        yield lab
+        SHARED_LABS.remove(lab)
+
+
+@pytest.fixture()
+def cluster_3x1(_shared_cluster_3x1):
+    """A 3 shards x 1 replica cluster shared by the tests that kill, fail over or fail an AZ of it:
+    reset to its built layout (every node up, the built primaries primary) before each test."""
+    reset_lab(_shared_cluster_3x1)
+    return _shared_cluster_3x1

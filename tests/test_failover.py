@@ -71,9 +71,9 @@ def test_graceful_test_failover_swaps_roles_and_loses_no_acknowledged_write(star
     with labkit.ReplicationGroup(replicas=2) as group:
         old = group.primary()
         with Probe(group.primary_endpoint) as probe:
-            time.sleep(0.2)
+            eventually(lambda: len(probe.operations) >= 50)
             new = group.test_failover()
-            time.sleep(0.2)
+            _writes_after(probe, time.time(), 20)
         result = probe.result
         assert new is not old and new.role is Role.PRIMARY and old.role is Role.REPLICA
         assert role_of(old) == "slave" and role_of(new) == "master"
@@ -93,7 +93,7 @@ def test_a_lagging_replica_promoted_loses_exactly_the_writes_it_never_received(s
         group.kill(group.primary())
         killed_at = time.time()
         group.wait_for_failover()
-        time.sleep(0.2)
+        _writes_after(probe, time.time(), 5)
         result = probe.stop()
         acknowledged_by_old_primary = sum(1 for op in result.writes if op.ok and op.time < killed_at)
         assert acknowledged_by_old_primary >= 30
@@ -110,7 +110,7 @@ def test_min_replicas_to_write_turns_would_be_losses_into_refused_writes(started
         group.kill(group.primary())
         group.wait_for_failover()
         group.set_durability(min_replicas_to_write=0)  # the new primary has no replica left to count
-        time.sleep(0.2)
+        _writes_after(probe, time.time(), 5)
         result = probe.stop()
         assert result.errors_by_kind.get("NOREPLICAS", 0) >= 30
         assert result.refused_writes >= 30
@@ -148,38 +148,44 @@ def test_forced_failover_promotes_the_named_replica(started_pids):
 
 
 # -- cluster ---------------------------------------------------------------------------------------
-def test_cluster_primary_killed_is_replaced_by_the_engine_and_logged(started_pids):
-    with labkit.Cluster(shards=3, replicas=1) as cluster:
-        old = cluster.primary(1)
-        replica = cluster.replicas(1)[0]
-        cluster.kill(old)
-        assert cluster.wait_for_failover(1) is replica
-        assert role_of(replica) == "master"
-        assert any(event.action == "promoted" and event.target == replica.name for event in cluster.fault_log)
+def test_cluster_primary_killed_is_replaced_by_the_engine_and_logged(started_pids, cluster_3x1):
+    cluster = cluster_3x1
+    logged = len(cluster.fault_log)
+    old = cluster.primary(1)
+    replica = cluster.replicas(1)[0]
+    cluster.kill(old)
+    assert cluster.wait_for_failover(1) is replica
+    assert role_of(replica) == "master"
+    assert any(event.action == "promoted" and event.target == replica.name for event in cluster.fault_log[logged:])
 
 
 @pytest.mark.parametrize("mode", ["graceful", "force", "takeover"])
-def test_cluster_manual_failover_modes_promote_a_replica(started_pids, mode):
-    with labkit.Cluster(shards=2, replicas=1, azs=("az-a", "az-b")) as cluster:
-        client = cluster.client()
-        for number in range(100):
-            client.set(f"k{number}", number)
-        old, replica = cluster.primary(0), cluster.replicas(0)[0]
-        assert cluster.failover(0, mode=mode) is replica
-        assert cluster.primary(0) is replica and old.role is Role.REPLICA
-        assert eventually(lambda: role_of(old) == "slave")
-        assert all(client.get(f"k{number}") == str(number) for number in range(100))
-        assert cluster.fault_log[-1].action == "failover" and mode in cluster.fault_log[-1].detail
+def test_cluster_manual_failover_modes_promote_a_replica(started_pids, mode, cluster_3x1):
+    cluster = cluster_3x1
+    client = cluster.client()
+    for number in range(100):
+        client.set(f"k{number}", number)
+    old, replica = cluster.primary(0), cluster.replicas(0)[0]
+    assert cluster.failover(0, mode=mode) is replica
+    assert cluster.primary(0) is replica and old.role is Role.REPLICA
+    assert eventually(lambda: role_of(old) == "slave")
+    assert all(client.get(f"k{number}") == str(number) for number in range(100))
+    assert cluster.fault_log[-1].action == "failover" and mode in cluster.fault_log[-1].detail
 
 
-def test_cluster_test_failover_loses_no_acknowledged_write(started_pids):
-    with labkit.Cluster(shards=2, replicas=1, azs=("az-a", "az-b")) as cluster:
-        with Probe(cluster) as probe:
-            time.sleep(0.2)
-            cluster.test_failover(0)
-            time.sleep(0.2)
-        assert probe.result.acknowledged_writes > 50
-        assert probe.result.acknowledged_writes_lost == 0
+def test_cluster_test_failover_loses_no_acknowledged_write(started_pids, cluster_3x1):
+    cluster = cluster_3x1
+    with Probe(cluster) as probe:
+        eventually(lambda: len(probe.operations) >= 50)
+        cluster.test_failover(0)
+        _writes_after(probe, time.time(), 20)
+    assert probe.result.acknowledged_writes > 50
+    assert probe.result.acknowledged_writes_lost == 0
+
+
+def _writes_after(probe, moment: float, count: int) -> None:
+    """Wait until the probe has `count` acknowledged writes after `moment` (instead of a fixed sleep)."""
+    eventually(lambda: sum(1 for op in probe.operations if op.kind == "write" and op.ok and op.time > moment) >= count)
 
 
 def test_cluster_failover_bad_input(started_pids):
@@ -192,27 +198,27 @@ def test_cluster_failover_bad_input(started_pids):
             cluster.failover(0, mode="gently")
 
 
-def test_cluster_az_failure_reports_the_shards_that_lost_writes_and_every_key_stays_readable(started_pids):
-    with labkit.Cluster(shards=3, replicas=1) as cluster:
-        client = cluster.client()
-        keys = [f"key:{number}" for number in range(300)]
-        for key in keys:
-            client.set(key, key)
-        failing = cluster.primary(0).az
-        lost_shards = tuple(sorted(s for s in cluster.shards if cluster.primary(s).az == failing))
-        report = cluster.fail_az(failing)
-        assert report.shards_that_lost_writes == lost_shards
-        assert all(outage is not None and 0.5 < outage < 15 for outage in report.write_outage_s.values())
-        survivors = [node for node in cluster.nodes if node.status is NodeStatus.UP]
-        assert all(node.az != failing for node in survivors)
-        readable = set()
-        for node in survivors:
-            with node.client(readonly=True) as reader:
-                readable.update(reader.keys("key:*"))
-        assert readable == set(keys)  # 100 % of the keys, from the nodes still up
-        assert all(client.get(key) == key for key in keys)
-        restored = cluster.restore_az(failing)
-        assert all(node.role is Role.REPLICA and role_of(node) == "slave" for node in restored)
+def test_cluster_az_failure_reports_the_shards_that_lost_writes_and_every_key_stays_readable(started_pids, cluster_3x1):
+    cluster = cluster_3x1
+    client = cluster.client()
+    keys = [f"key:{number}" for number in range(300)]
+    for key in keys:
+        client.set(key, key)
+    failing = cluster.primary(0).az
+    lost_shards = tuple(sorted(s for s in cluster.shards if cluster.primary(s).az == failing))
+    report = cluster.fail_az(failing)
+    assert report.shards_that_lost_writes == lost_shards
+    assert all(outage is not None and 0.5 < outage < 15 for outage in report.write_outage_s.values())
+    survivors = [node for node in cluster.nodes if node.status is NodeStatus.UP]
+    assert all(node.az != failing for node in survivors)
+    readable = set()
+    for node in survivors:
+        with node.client(readonly=True) as reader:
+            readable.update(reader.keys("key:*"))
+    assert readable == set(keys)  # 100 % of the keys, from the nodes still up
+    assert all(client.get(key) == key for key in keys)
+    restored = cluster.restore_az(failing)
+    assert all(node.role is Role.REPLICA and role_of(node) == "slave" for node in restored)
 
 
 def test_wait_for_a_replica_means_no_acknowledged_write_is_lost(started_pids):
@@ -222,7 +228,6 @@ def test_wait_for_a_replica_means_no_acknowledged_write_is_lost(started_pids):
         eventually(lambda: len(probe.operations) >= 10)
         group.kill(group.primary())
         group.wait_for_failover()
-        time.sleep(0.2)
         result = probe.stop()
         assert result.errors_by_kind.get("not replicated", 0) >= 10  # written on the old primary, never confirmed
         assert result.acknowledged_writes_lost == 0

@@ -138,19 +138,20 @@ def test_failing_the_primarys_az_promotes_a_replica_elsewhere_and_reports_the_ou
         assert eventually(lambda: role_of(old) == "slave" and old.client().get("k") == "v")
 
 
-def test_cluster_restart_of_a_killed_primary_waits_for_the_failover_then_rejoins_as_replica(started_pids):
-    with labkit.Cluster(shards=3, replicas=1) as cluster:
-        client = cluster.client()
-        client.set("{0}k", "v")
-        shard = cluster.client().keyslot("{0}k")
-        shard = next(s for s in cluster.shards if shard in _slots_of(cluster, s))
-        old = cluster.primary(shard)
-        cluster.kill(old)
-        cluster.restart(old)
-        assert old.role is Role.REPLICA and role_of(old) == "slave"
-        assert cluster.primary(shard) is not old
-        assert client.get("{0}k") == "v"
-        assert "promoted" in [event.action for event in cluster.fault_log]
+def test_cluster_restart_of_a_killed_primary_waits_for_the_failover_then_rejoins_as_replica(started_pids, cluster_3x1):
+    cluster = cluster_3x1
+    logged = len(cluster.fault_log)
+    client = cluster.client()
+    client.set("{0}k", "v")
+    shard = cluster.client().keyslot("{0}k")
+    shard = next(s for s in cluster.shards if shard in _slots_of(cluster, s))
+    old = cluster.primary(shard)
+    cluster.kill(old)
+    cluster.restart(old)
+    assert old.role is Role.REPLICA and role_of(old) == "slave"
+    assert cluster.primary(shard) is not old
+    assert client.get("{0}k") == "v"
+    assert "promoted" in [event.action for event in cluster.fault_log[logged:]]
 
 
 def _slots_of(cluster, shard):
@@ -162,15 +163,15 @@ def _slots_of(cluster, shard):
     return slots
 
 
-def test_an_az_failure_and_recovery_can_leave_primaries_out_of_the_placement_rules(started_pids):
-    with labkit.Cluster(shards=3, replicas=1) as cluster:
-        assert cluster.placement_problems() == []
-        cluster.fail_az("az-a")
-        cluster.restore_az("az-a")
-        problems = cluster.placement_problems()
-        assert any("primaries are not spread" in problem for problem in problems), problems
-        # a graceful failover back puts shard 0's primary in az-a again
-        cluster.failover(0, to=next(node for node in cluster.replicas(0) if node.az == "az-a"))
-        assert cluster.placement_problems() == []
+def test_an_az_failure_and_recovery_can_leave_primaries_out_of_the_placement_rules(started_pids, cluster_3x1):
+    cluster = cluster_3x1
+    assert cluster.placement_problems() == []
+    cluster.fail_az("az-a")
+    cluster.restore_az("az-a")
+    problems = cluster.placement_problems()
+    assert any("primaries are not spread" in problem for problem in problems), problems
+    # a graceful failover back puts shard 0's primary in az-a again
+    cluster.failover(0, to=next(node for node in cluster.replicas(0) if node.az == "az-a"))
+    assert cluster.placement_problems() == []
     with labkit.Standalone() as lab:
         assert lab.placement_problems() == ["shard 0: no replica, so losing its primary loses its data and its writes"]

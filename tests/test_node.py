@@ -68,3 +68,33 @@ def test_starting_a_running_node_twice_is_refused(tmp_path, port):
             node.start()
     finally:
         node.stop()
+
+
+def test_a_node_is_a_context_manager_that_stops_on_exit(tmp_path, port):
+    with Node(NodeConfig(port=port, datadir=tmp_path / "with"), engine=find_engine()) as node:
+        assert node.status is NodeStatus.UP and node.client().ping()
+    assert node.status is NodeStatus.STOPPED and not node.is_running()
+
+
+def test_a_start_whose_on_started_hook_fails_kills_the_process(tmp_path, port):
+    node = Node(NodeConfig(port=port, datadir=tmp_path / "hook"), engine=find_engine())
+    seen = []
+
+    def hook(started: Node) -> None:
+        seen.append(started.client().ping())
+        raise RuntimeError("could not prepare the node")
+
+    node.on_started.append(hook)
+    with pytest.raises(RuntimeError, match="could not prepare"):
+        node.start()
+    assert seen == [True]  # the hook ran once the server answered
+    assert node.status is NodeStatus.DOWN and not node.is_running()
+
+
+def test_a_start_that_times_out_kills_the_process_and_names_the_port(tmp_path, port, monkeypatch):
+    node = Node(NodeConfig(port=port, datadir=tmp_path / "slow"), engine=find_engine())
+    monkeypatch.setattr("labkit.node.redis.Redis.ping", lambda self: False)  # never "ready"
+    with pytest.raises(labkit.NodeStartError, match=f"port {port} did not answer PING") as caught:
+        node.start(timeout=0.2)
+    assert caught.value.port == port
+    assert not node.is_running() and node.status is NodeStatus.DOWN

@@ -11,7 +11,8 @@ import redis
 import labkit
 from labkit import Operation, Probe, ProbeResult
 from labkit.errors import ConfigurationError
-from labkit.probe import NotReplicatedError, ProbeError, classify
+from labkit.errors import ProbeError
+from labkit.probe import NotReplicatedError, classify
 
 from fault_support import eventually, started_pids  # noqa: F401  (fixture)
 

@@ -3,7 +3,12 @@ rebalance, scale_up with every key and TTL; and the slot planner's arithmetic.""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import pytest
+import redis
 
 import labkit
 from labkit import Probe, Role, placement_problems
@@ -21,6 +26,21 @@ def _fill(client, count: int) -> list[str]:
         pipe.set(key, key)
     pipe.execute()
     return keys
+
+
+@pytest.fixture(scope="module")
+def _plain_cluster():
+    with labkit.Cluster(shards=3, replicas=0, config={"maxmemory": "32mb"}) as cluster:
+        yield cluster
+
+
+@pytest.fixture()
+def plain_cluster(_plain_cluster):
+    """3 shards without replicas, shared by the tests that do not change its shape; empty before each."""
+    for primary in _plain_cluster.primaries():
+        with primary.client() as client:
+            client.flushall()
+    return _plain_cluster
 
 
 # -- planner (pure logic) --------------------------------------------------------------------------
@@ -105,25 +125,25 @@ def test_scaling_bad_input_raises_clear_errors(started_pids, monkeypatch):
             cluster.add_shard()
 
 
-def test_scale_up_copies_every_key_with_its_ttl_into_bigger_nodes(started_pids):
-    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b"), config={"maxmemory": "32mb"}) as cluster:
-        client = cluster.client()
-        keys = _fill(client, 300)
-        client.set("session", "abc", ex=300)
-        client.hset("profile", mapping={"name": "Ada", "lang": "en"})
-        bigger = cluster.scale_up(config={"maxmemory": "64mb"})
-        try:
-            new = bigger.client()
-            assert bigger.lifecycle is labkit.Lifecycle.RUNNING and bigger is not cluster
-            assert new.mget_nonatomic(keys) == keys
-            assert new.hgetall("profile") == {"name": "Ada", "lang": "en"}
-            assert 0 < new.ttl("session") <= 300 and new.ttl("user:0") == -1
-            assert bigger.copied_keys == 302
-            assert all(node.client().config_get("maxmemory")["maxmemory"] == str(64 * 2**20) for node in bigger.nodes)
-            assert client.get("user:1") == "user:1"  # the old cluster is untouched until the cut-over
-            assert bigger.fault_log[-1].action == "scale_up"
-        finally:
-            bigger.stop()
+def test_scale_up_copies_every_key_with_its_ttl_into_bigger_nodes(started_pids, plain_cluster):
+    cluster = plain_cluster
+    client = cluster.client()
+    keys = _fill(client, 300)
+    client.set("session", "abc", ex=300)
+    client.hset("profile", mapping={"name": "Ada", "lang": "en"})
+    bigger = cluster.scale_up(config={"maxmemory": "64mb"})
+    try:
+        new = bigger.client()
+        assert bigger.lifecycle is labkit.Lifecycle.RUNNING and bigger is not cluster
+        assert new.mget_nonatomic(keys) == keys
+        assert new.hgetall("profile") == {"name": "Ada", "lang": "en"}
+        assert 0 < new.ttl("session") <= 300 and new.ttl("user:0") == -1
+        assert bigger.copied_keys == 302
+        assert all(node.client().config_get("maxmemory")["maxmemory"] == str(64 * 2**20) for node in bigger.nodes)
+        assert client.get("user:1") == "user:1"  # the old cluster is untouched until the cut-over
+        assert bigger.fault_log[-1].action == "scale_up"
+    finally:
+        bigger.stop()
 
 
 def test_scale_up_of_a_replication_group_keeps_its_shape(started_pids):
@@ -136,44 +156,38 @@ def test_scale_up_of_a_replication_group_keeps_its_shape(started_pids):
             assert [node.role for node in bigger.nodes].count(Role.PRIMARY) == 1
 
 
-def test_hash_tag_for_puts_keys_in_the_chosen_shard(started_pids):
-    with labkit.Cluster(shards=3, replicas=0) as cluster:
-        for shard in cluster.shards:
-            tag = cluster.hash_tag_for(shard)
-            cluster.client().set(f"{tag}:key", "v")
-            assert cluster.primary(shard).client().get(f"{tag}:key") == "v"
-        assert cluster.keys_per_shard() == {0: 1, 1: 1, 2: 1}
-        with pytest.raises(UnknownNodeError):
-            cluster.hash_tag_for(9)
+def test_hash_tag_for_puts_keys_in_the_chosen_shard(started_pids, plain_cluster):
+    cluster = plain_cluster
+    for shard in cluster.shards:
+        tag = cluster.hash_tag_for(shard)
+        cluster.client().set(f"{tag}:key", "v")
+        assert cluster.primary(shard).client().get(f"{tag}:key") == "v"
+    assert cluster.keys_per_shard() == {0: 1, 1: 1, 2: 1}
+    with pytest.raises(UnknownNodeError):
+        cluster.hash_tag_for(9)
 
 
-def test_a_slot_held_half_way_shows_ask_to_a_plain_client_and_moves_on_exit(started_pids):
-    import redis
-
-    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b")) as cluster:
-        client = cluster.client()
-        tag = cluster.hash_tag_for(0)
-        client.set(f"{tag}:here", "1")
-        slot = client.keyslot(f"{tag}:here")
-        with cluster.slot_migrating(slot, 1) as (source, target):
-            assert source is cluster.primary(0) and target is cluster.primary(1)
-            assert source.client().get(f"{tag}:here") == "1"  # still on the source: served there
-            with pytest.raises(redis.exceptions.AskError):
-                source.client().get(f"{tag}:not-here")  # not on the source: ask the target
-            assert client.set(f"{tag}:new", "2")  # the cluster client follows ASK by itself
-        assert cluster.primary(1).client().get(f"{tag}:here") == "1"
-        with pytest.raises(redis.exceptions.MovedError):
-            source.client().get(f"{tag}:here")
-        with pytest.raises(ConfigurationError, match="already in shard"):
-            with cluster.slot_migrating(slot, 1):
-                pass
+def test_a_slot_held_half_way_shows_ask_to_a_plain_client_and_moves_on_exit(started_pids, plain_cluster):
+    cluster = plain_cluster
+    client = cluster.client()
+    tag = cluster.hash_tag_for(0)
+    client.set(f"{tag}:here", "1")
+    slot = client.keyslot(f"{tag}:here")
+    with cluster.slot_migrating(slot, 1) as (source, target):
+        assert source is cluster.primary(0) and target is cluster.primary(1)
+        assert source.client().get(f"{tag}:here") == "1"  # still on the source: served there
+        with pytest.raises(redis.exceptions.AskError):
+            source.client().get(f"{tag}:not-here")  # not on the source: ask the target
+        assert client.set(f"{tag}:new", "2")  # the cluster client follows ASK by itself
+    assert cluster.primary(1).client().get(f"{tag}:here") == "1"
+    with pytest.raises(redis.exceptions.MovedError):
+        source.client().get(f"{tag}:here")
+    with pytest.raises(ConfigurationError, match="already in shard"):
+        with cluster.slot_migrating(slot, 1):
+            pass
 
 
 def test_a_slot_move_waits_out_a_replica_too_slow_to_acknowledge(started_pids, monkeypatch):
-    import os
-    import signal
-    import threading
-
     monkeypatch.setattr("labkit.scaling.SETSLOT_REPLICA_TIMEOUT_MS", 200)
     with labkit.Cluster(shards=2, replicas=1, azs=("az-a", "az-b")) as cluster:
         client = cluster.client()

@@ -67,8 +67,16 @@ def test_malformed_az_lists_are_refused(azs, message):
         labkit.Cluster(azs=azs)
 
 
-def test_az_list_may_be_a_comma_separated_string():
-    assert labkit.ReplicationGroup(azs="us-east-1a, us-east-1b").azs == ("us-east-1a", "us-east-1b")
+@pytest.mark.parametrize("azs", ["az-a", "us-east-1a, us-east-1b"])
+def test_an_az_list_given_as_a_string_is_refused_with_the_list_to_write(azs):
+    with pytest.raises(labkit.ConfigurationError, match=r"not a string .*write azs=\('"):
+        labkit.ReplicationGroup(azs=azs)
+    with pytest.raises(labkit.ConfigurationError, match="not a string"):
+        labkit.Cluster(azs=azs)
+
+
+def test_an_az_list_may_be_any_sequence_of_names():
+    assert labkit.ReplicationGroup(azs=["us-east-1a", "us-east-1b"]).azs == ("us-east-1a", "us-east-1b")
 
 
 @pytest.mark.parametrize("config,message", [({"port": 1}, "labkit sets 'port'"), ({"bad name": 1}, "not a server setting"), ("maxmemory", "must be a mapping")])

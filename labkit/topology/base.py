@@ -1,29 +1,49 @@
-"""What every topology shares: lifecycle, node bookkeeping, cleanup and clients."""
+"""What every topology shares: lifecycle, node bookkeeping, cleanup, clients, and the small public
+surface that actions (faults, failover, scaling, acl) and probes work through.
+
+That surface, the "Lab protocol": `nodes`, `primaries()`, `require_running()`, `add_nodes(specs)`,
+`discard_nodes(nodes)`, `save_record()`, `roles_frozen()`, `log_event(...)`, `access` / `set_access()`.
+
+Example::
+
+    with Standalone() as lab:
+        lab.add_nodes([NodeSpec("extra", Role.PRIMARY, None, "az-a")])   # what add_shard() does for a cluster
+"""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
 import os
 import shutil
 import tempfile
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from ..engine import Engine, find_engine
+from ..engine import Engine, find_engine, inspect_binary
 from ..errors import ConfigurationError, TopologyStateError, UnknownNodeError
 from ..faults import FaultEvent, FaultInjection
 from ..node import Node, NodeConfig, NodeStatus, Role
 from ..ports import PortReservation
+from ..probe import stop_all_probes
 from ..reaper import LabRecord, Watchdog, sweep_orphans
+from ..scaling import scale_up
+from ..state import TopologyState, snapshot
 from ..tls import TlsFiles, make_certificates
-from .placement import DEFAULT_AZS, validate_azs
+from .placement import placement_problems
+from .spec import LabSpec
+
+if TYPE_CHECKING:
+    from ..acl import Access
 
 Progress = Callable[[str], None]
 
@@ -38,6 +58,16 @@ class Lifecycle(str, enum.Enum):
         return self.value
 
 
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node to add to a lab: its name, role, shard (None outside clusters) and AZ."""
+
+    name: str
+    role: Role
+    shard: int | None
+    az: str
+
+
 _live_labs: set[Topology] = set()
 _live_labs_lock = threading.Lock()
 
@@ -45,8 +75,6 @@ _live_labs_lock = threading.Lock()
 def stop_all() -> int:
     """Stop every lab this Python process started, and any probe still sending traffic
     (the last cell of a notebook can call this)."""
-    from ..probe import stop_all_probes
-
     stop_all_probes()
     with _live_labs_lock:
         labs = list(_live_labs)
@@ -58,57 +86,59 @@ def stop_all() -> int:
 atexit.register(stop_all)
 
 
-def _settings(config: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    if config is None:
-        return ()
-    if not isinstance(config, Mapping):
-        raise ConfigurationError(f"config must be a mapping of server settings such as {{'maxmemory': '64mb'}}; got {config!r}.")
-    settings = []
-    for name, value in config.items():
-        if not isinstance(name, str) or not name or name.startswith("-") or any(ch.isspace() for ch in name):
-            raise ConfigurationError(f"{name!r} is not a server setting name; use names like 'maxmemory' or 'maxmemory-policy'.")
-        if name in ("port", "bind", "dir", "daemonize", "protected-mode", "cluster-enabled", "replicaof", "slaveof"):
-            raise ConfigurationError(f"labkit sets {name!r} itself for every node; remove it from config.")
-        settings.append((name, "" if value is None else str(value)))
-    return tuple(settings)
-
-
 class Topology(FaultInjection):
     """Base class of Standalone, ReplicationGroup and Cluster (not used directly)."""
 
-    kind = "topology"
+    kind: ClassVar[str] = "topology"
+    _kinds: ClassVar[dict[str, type[Topology]]] = {}
 
-    def __init__(
-        self,
-        *,
-        azs: Iterable[str] | str = DEFAULT_AZS,
-        server: str | os.PathLike[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        node_timeout_ms: int = 1000,
-        start_timeout: float = 30.0,
-        tls: bool = False,
-    ) -> None:
-        self.azs = validate_azs(azs)
-        if not isinstance(node_timeout_ms, int) or node_timeout_ms < 100:
-            raise ConfigurationError(f"node_timeout_ms must be a whole number of milliseconds >= 100 (got {node_timeout_ms!r}); labs use 1000.")
-        self.server = server
-        self.settings = _settings(config)
-        self.tls = bool(tls)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Topology._kinds[cls.kind] = cls
+
+    @classmethod
+    def from_spec(cls, spec: LabSpec) -> Topology:
+        """A new (not yet started) topology of the kind and shape `spec` describes.
+
+        Example::
+
+            twin = Topology.from_spec(cluster.spec)
+        """
+        if not isinstance(spec, LabSpec):
+            raise ConfigurationError(f"from_spec needs a LabSpec (got {spec!r}); topology.spec is one.")
+        kind = Topology._kinds[spec.kind]
+        if cls is not Topology and not issubclass(kind, cls):
+            raise ConfigurationError(f"a {spec.kind} spec makes a {kind.__name__}, not a {cls.__name__}; call Topology.from_spec.")
+        topology = kind.__new__(kind)
+        topology._setup(spec)  # a Topology setting up a Topology: __init__'s work without its argument parsing
+        return topology
+
+    def _setup(self, spec: LabSpec) -> None:
+        """Set the fields every topology has from its spec (subclasses add theirs)."""
+        self.spec = spec
+        self.azs = spec.azs
+        self.server = spec.server
+        self.settings = spec.config
+        self.tls = spec.tls
         self.tls_files: TlsFiles | None = None
-        self.admin_credentials: tuple[str, str] | None = None  # set by labkit.acl when users are applied
-        self.user_group = None
-        self.node_timeout_ms = node_timeout_ms
-        self.start_timeout = start_timeout
+        self.node_timeout_ms = spec.node_timeout_ms
+        self.start_timeout = spec.start_timeout
+        self.replica_count = spec.replicas
+        self.access: Access | None = None
+        #: How many keys scale_up() copied into this topology (None unless it is a scale-up copy).
+        self.copied_keys: int | None = None
         self.lifecycle = Lifecycle.CREATED
         self.nodes: list[Node] = []
         self.engine: Engine | None = None
         self.workdir: Path | None = None
         self.lab_id = f"{self.kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.detached = False
+        self.fault_log: list[FaultEvent] = []
         self._ports = PortReservation()
         self._record: LabRecord | None = None
         self._lock = threading.RLock()
-        self.fault_log: list[FaultEvent] = []
+        #: Held while roles are read or changed (the role watcher, the Multi-AZ monitor, a reshard).
+        self._roles_lock = threading.RLock()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, progress: Progress | None = None) -> Self:
@@ -133,7 +163,7 @@ class Topology(FaultInjection):
                     self.tls_files = make_certificates(self.workdir / "tls")
                 self._record = LabRecord(
                     lab_id=self.lab_id, kind=self.kind, owner_pid=os.getpid(), workdir=str(self.workdir),
-                    detached=self.detached, engine_path=str(self.engine.path), settings=self._record_settings(),
+                    detached=self.detached, engine_path=str(self.engine.path), settings=self.spec.as_record(),
                 )
                 if not self.detached:
                     Watchdog.watch_directory(self.workdir)
@@ -141,12 +171,42 @@ class Topology(FaultInjection):
                         _live_labs.add(self)
                 self._build(report)
                 self.lifecycle = Lifecycle.RUNNING
-                self._save_record()
+                self.save_record()
             except BaseException:
                 # A start that fails halfway (an error, Ctrl-C, a kernel interrupt) stops what it started.
                 self._teardown()
                 raise
         return self
+
+    @classmethod
+    def attach_record(cls, record: LabRecord) -> Topology:
+        """The running lab `record` describes (one `labkit up` started), rebuilt from its recorded spec.
+
+        Example::
+
+            lab = Topology.attach_record(detached_record())
+        """
+        settings = dict(record.settings)
+        if "kind" not in settings and "shards" not in settings and record.kind == "cluster":
+            settings["shards"] = len({entry["shard"] for entry in record.nodes}) or 1
+        topology = cls.from_spec(LabSpec.from_record(record.kind, settings))
+        topology.engine = inspect_binary(Path(record.engine_path), source="labkit up")
+        topology.workdir = Path(record.workdir)
+        topology.detached = True  # attached labs are not stopped at exit: they belong to `labkit up`
+        topology.lab_id = record.lab_id
+        topology._record = record  # the class filling in the instance it builds, as start() does
+        for entry in record.nodes:
+            config = topology._node_config(entry["port"], entry["az"])
+            node = Node(config=config, engine=topology.engine, role=Role(entry["role"]), shard=entry["shard"], name=entry["name"], pid=entry["pid"])
+            node.status = NodeStatus.UP if node.is_running() else NodeStatus.DOWN
+            node.on_started.append(topology._node_started)
+            topology.nodes.append(node)
+        topology.lifecycle = Lifecycle.RUNNING
+        topology._attached()
+        return topology
+
+    def _attached(self) -> None:
+        """Read what a lab found again with attach() needs from its servers (cluster node ids, ...)."""
 
     def stop(self) -> Self:
         """Stop every node and delete the lab's files; safe to call twice."""
@@ -191,52 +251,127 @@ class Topology(FaultInjection):
     def _build(self, progress: Progress) -> None:
         raise NotImplementedError
 
-    def _record_settings(self) -> dict:
-        return {"azs": list(self.azs), "node_timeout_ms": self.node_timeout_ms}
+    def _node_config(self, port: int, az: str | None) -> NodeConfig:
+        assert self.workdir is not None
+        return NodeConfig(
+            port=port, datadir=self.workdir / str(port), az=az, cluster=self.kind == "cluster",
+            node_timeout_ms=self.node_timeout_ms, settings=self.settings, tls=self.tls_files,
+        )
 
-    def _new_nodes(self, specs: list[tuple[str, Role, int | None, str, dict]]) -> list[Node]:
-        """Reserve ports and create Node objects: (name, role, shard, az, extra NodeConfig fields)."""
-        assert self.engine is not None and self.workdir is not None
-        ports = self._ports.add(len(specs))
-        created = []
-        for port, (name, role, shard, az, extra) in zip(ports, specs):
-            config = NodeConfig(
-                port=port, datadir=self.workdir / str(port), az=az, node_timeout_ms=self.node_timeout_ms,
-                settings=self.settings, tls=self.tls_files, **extra,
-            )
-            created.append(Node(config=config, engine=self.engine, role=role, shard=shard, name=name))
-        self.nodes.extend(created)
-        return created
+    def _node_started(self, node: Node) -> None:
+        # Each node's on_started hook: a fresh process lacks the lab's users and labkit's credentials.
+        if self.access is not None:
+            self.access.apply(node, fresh=True)
 
-    def _launch(self, nodes: list[Node]) -> None:
-        """Launch all processes at once, then wait for each: start-up runs in parallel."""
-        for node in nodes:
-            node.launch()
-            if not self.detached:
-                node.watch()
-        self._save_record()
-        deadline = time.monotonic() + self.start_timeout
-        for node in nodes:
-            node.wait_ready(max(0.5, deadline - time.monotonic()))
-
-    def _save_record(self) -> None:
-        if self._record is not None:
-            self._record.nodes = [node.as_record() for node in self.nodes]
-            self._record.save()
-
-    # -- looking things up --------------------------------------------------------------------
-    def _require_running(self) -> None:
+    # -- the surface actions work through (the Lab protocol) -------------------------------------
+    def require_running(self) -> None:
+        """Raise TopologyStateError unless the lab is running."""
         if self.lifecycle is not Lifecycle.RUNNING:
             raise TopologyStateError(
                 f"this {self.kind} is {self.lifecycle}; call start() (or use `with`) before using it."
             )
 
+    def primaries(self) -> list[Node]:
+        """The nodes that are primary now (labkit's record; `refresh()` re-reads it)."""
+        return [node for node in self.nodes if node.role is Role.PRIMARY]
+
+    def add_nodes(self, specs: list[NodeSpec]) -> list[Node]:
+        """Reserve ports for new nodes, start them all at once and wait until each answers.
+
+        Each node gets the lab's on_started hook (users and credentials come back after a restart).
+        If one fails to start, all of them are stopped and dropped again before the error is raised.
+
+        Example::
+
+            [primary] = lab.add_nodes([NodeSpec("shard-3-primary", Role.PRIMARY, 3, "az-a")])
+        """
+        assert self.engine is not None and self.workdir is not None, "add_nodes() needs a started lab"
+        ports = self._ports.add(len(specs))
+        created = []
+        for port, spec in zip(ports, specs):
+            node = Node(config=self._node_config(port, spec.az), engine=self.engine, role=spec.role, shard=spec.shard, name=spec.name)
+            node.on_started.append(self._node_started)
+            created.append(node)
+        self.nodes.extend(created)
+        try:
+            for node in created:
+                node.launch()
+                if not self.detached:
+                    node.watch()
+            self.save_record()
+            deadline_each = self.start_timeout
+            for node in created:
+                node.wait_ready(deadline_each)
+        except BaseException:
+            if self.lifecycle is Lifecycle.RUNNING:  # during start() the teardown stops everything
+                self.discard_nodes(created)
+            raise
+        return created
+
+    def discard_nodes(self, nodes: list[Node]) -> None:
+        """Stop nodes and drop them from the lab (ports released, files deleted).
+
+        Example::
+
+            lab.discard_nodes(lab.replicas())
+        """
+        for node in nodes:
+            if node.is_running():
+                node.stop()
+            if node.pid is not None and not self.detached:
+                Watchdog.forget(node.pid)
+            node.status = NodeStatus.STOPPED
+            if node in self.nodes:
+                self.nodes.remove(node)
+            self._ports.release(node.port)
+            shutil.rmtree(node.datadir, ignore_errors=True)
+        self._nodes_discarded(nodes)
+        self.save_record()
+
+    def _nodes_discarded(self, nodes: list[Node]) -> None:
+        """What a subclass forgets about discarded nodes (a cluster: their node ids)."""
+
+    def save_record(self) -> None:
+        """Write the lab's record (nodes, pids, spec) so cleanup and `labkit.attach()` find it."""
+        if self._record is not None:
+            self._record.nodes = [node.as_record() for node in self.nodes]
+            self._record.save()
+
+    @contextlib.contextmanager
+    def roles_frozen(self) -> Iterator[None]:
+        """`with lab.roles_frozen():` no background thread changes roles inside (a reshard plans on them)."""
+        with self._roles_lock:
+            yield
+
+    def set_access(self, access: Access | None) -> None:
+        """Remember what every node must have (labkit.acl's admin user and user group); nodes
+        that start later (restart, a new shard, a scale-up copy) get it from their on_started hook."""
+        self.access = access
+
+    @property
+    def admin_credentials(self) -> tuple[str, str] | None:
+        """(user, password) labkit connects with once users are applied (labkit.acl), else None."""
+        return self.access.admin if self.access is not None else None
+
+    @property
+    def user_group(self) -> Any:
+        """The labkit.acl.UserGroup applied to this lab, if any."""
+        return self.access.group if self.access is not None else None
+
+    # -- looking things up --------------------------------------------------------------------
     def node(self, which: Node | int | str) -> Node:
         """A node of this topology, by Node, port or name."""
+        if isinstance(which, bool) or not isinstance(which, (Node, int, str)):
+            raise UnknownNodeError(f"name a node by its Node object, port or name (got {which!r}); e.g. {self.kind}.nodes[0].")
         for node in self.nodes:
             if node is which or node.port == which or (isinstance(which, str) and node.name == which):
                 return node
         known = ", ".join(f"{node.name} (port {node.port})" for node in self.nodes) or "none yet"
+        if isinstance(which, Node):
+            raise UnknownNodeError(
+                f"{which.name or which.port} belongs to another lab, not to this {self.kind}. Its nodes are: {known}.",
+                port=which.port, node=which.name,
+            )
         raise UnknownNodeError(f"{which!r} is not a node of this {self.kind}. Its nodes are: {known}.")
 
     @property
@@ -245,13 +380,22 @@ class Topology(FaultInjection):
 
     def client(self, node: Node | int | str | None = None, **kwargs: Any) -> redis.Redis:
         """A redis-py client: for the whole topology, or (given a node) for that node alone."""
-        self._require_running()
+        self.require_running()
         if node is not None:
             return self.node(node).client(**kwargs)
         return self._topology_client(**kwargs)
 
     def _topology_client(self, **kwargs: Any) -> Any:
         raise NotImplementedError
+
+    def traffic_client(self, socket_timeout: float) -> Any:
+        """A client for background traffic (labkit.Probe): fails fast and never retries, so every
+        failure is seen. A replication group's goes through its primary endpoint."""
+        return self.client(retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+    def verification_client(self) -> Any:
+        """A patient client to read back what background traffic wrote."""
+        return self.client(socket_timeout=5.0)
 
     def refresh(self) -> Self:
         """Re-read each live node's role from the server (after failovers, say)."""
@@ -264,13 +408,11 @@ class Topology(FaultInjection):
                 node.role = Role.PRIMARY if role in ("master", b"master") else Role.REPLICA
         return self
 
-    def state(self):
+    def state(self) -> TopologyState:
         """A snapshot read from the servers now: roles, status, offsets, lag, slots, keys, memory.
 
         Example: ``print(cluster.state())`` (a table without ports or timings).
         """
-        from ..state import snapshot
-
         return snapshot(self)
 
     def placement_problems(self) -> list[str]:
@@ -282,8 +424,6 @@ class Topology(FaultInjection):
             cluster.fail_az("az-a"); cluster.restore_az("az-a")
             cluster.placement_problems()   # ['primaries are not spread across the AZs: ...']
         """
-        from .placement import placement_problems
-
         shards = sorted({node.shard for node in self.nodes if node.shard is not None}) or [None]
         layout = []
         for shard in shards:
@@ -301,8 +441,6 @@ class Topology(FaultInjection):
             bigger = cluster.scale_up(config={"maxmemory": "128mb"})
             cluster.stop()
         """
-        from ..scaling import scale_up
-
         return scale_up(self, config, progress, **options)
 
     def table(self) -> str:

@@ -11,28 +11,30 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from redis.cluster import PRIMARY, ClusterNode, LoadBalancingStrategy, RedisCluster
 
-from ..errors import ClusterNotReadyError, ConfigurationError, UnknownNodeError
-from ..failover import FailoverError, alive, best_replica, check_mode, quick_client
-from ..faults import BackgroundThread, wait_until
+from redis.crc import key_slot
+
+from .. import scaling
+from .._polling import BackgroundThread, wait_until
+from .._wire import SLOT_COUNT, parse_cluster_nodes
+from ..errors import ClusterNotReadyError, ConfigurationError, FailoverError, LabkitError, UnknownNodeError
+from ..failover import alive, best_replica, check_mode, quick_client
 from ..node import Node, NodeStatus, Role
 from ..ports import BUS_PORT_OFFSET
-from .base import Progress, Topology
+from .base import NodeSpec, Progress, Topology
 from .placement import DEFAULT_AZS, place
-from .replication import validate_replicas
-
-SLOT_COUNT = 16384
-#: ElastiCache's limit on shards per cluster.
-MAX_SHARDS = 500
+from .readiness import ClusterConverged, NodeRejoined
+from .spec import MAX_SHARDS, LabSpec, common_options
 #: What one idle lab node costs, with room for the course's small data sets.
 NODE_BUDGET_BYTES = 48 * 1024 * 1024
 POLL_INTERVAL_S = 0.005
+__all__ = ["SLOT_COUNT", "Cluster", "LabClusterClient", "max_shards", "parse_cluster_nodes", "slot_ranges"]
 #: How often labkit re-reads roles to notice (and log) the engine's own failovers.
 WATCH_INTERVAL_S = 0.1
 
@@ -80,48 +82,51 @@ class Cluster(Topology):
     kind = "cluster"
 
     def __init__(self, shards: int = 3, replicas: int = 2, azs=DEFAULT_AZS, **options: Any) -> None:
-        super().__init__(azs=azs, **options)
-        self.replica_count = validate_replicas(replicas)
-        if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-            raise ConfigurationError(f"shards must be a whole number of at least 1 (got {shards!r}); 3 is a good start.")
-        limit = max_shards(self.replica_count)
-        if shards > limit:
+        spec = LabSpec("cluster", shards=shards, replicas=replicas, azs=azs, **common_options(self.kind, options))
+        limit = max_shards(spec.replicas)
+        if spec.shards > limit:
             raise ConfigurationError(
-                f"{shards} shards x {1 + self.replica_count} nodes will not fit in this machine's free memory "
-                f"(about {available_memory_bytes() // 2**20} MB free allows {limit} shards of {1 + self.replica_count} nodes). "
+                f"{spec.shards} shards x {1 + spec.replicas} nodes will not fit in this machine's free memory "
+                f"(about {available_memory_bytes() // 2**20} MB free allows {limit} shards of {1 + spec.replicas} nodes). "
                 "Use fewer shards or replicas, or stop other labs."
             )
-        self.shard_count = shards
+        self._setup(spec)
+
+    def _setup(self, spec: LabSpec) -> None:
+        super()._setup(spec)
         self.node_ids: dict[int, str] = {}  # port -> cluster node id
         self.promotions: list[tuple[float, int, str]] = []  # (time.monotonic(), shard, node name)
-        self._roles_lock = threading.RLock()
         self._watcher: BackgroundThread | None = None
         self._watch_clients: dict[int, redis.Redis] = {}
 
-    def _record_settings(self) -> dict:
-        return {**super()._record_settings(), "shards": self.shard_count, "replicas": self.replica_count}
+    @property
+    def shard_count(self) -> int:
+        """How many shards the cluster has (before start: how many it will have)."""
+        return len(self.shards) if self.nodes else self.spec.shards
+
+    @property
+    def role_watcher(self) -> BackgroundThread | None:
+        """The thread that re-reads roles every 0.1 s (its `failures` and `last_error` say how it fares)."""
+        return self._watcher
 
     # -- building -----------------------------------------------------------------------------
     def _build(self, progress: Progress) -> None:
         layout = place(self.shard_count, self.replica_count, self.azs)
-        specs = [(f"shard-{shard}-primary", Role.PRIMARY, shard, plan.primary, {"cluster": True}) for shard, plan in enumerate(layout)]
+        specs = [NodeSpec(f"shard-{shard}-primary", Role.PRIMARY, shard, plan.primary) for shard, plan in enumerate(layout)]
         for shard, plan in enumerate(layout):
             specs += [
-                (f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az, {"cluster": True})
+                NodeSpec(f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az)
                 for number, az in enumerate(plan.replicas, start=1)
             ]
         progress(f"starting {len(specs)} nodes ({self.shard_count} shards x {1 + self.replica_count} nodes) in {', '.join(self.azs)}")
-        nodes = self._new_nodes(specs)
-        self._launch(nodes)
+        nodes = self.add_nodes(specs)
         clients = {node.port: node.client(socket_timeout=5.0) for node in nodes}
         try:
             progress("assigning the 16,384 hash slots")
-            for node in nodes:
-                self.node_ids[node.port] = clients[node.port].execute_command("CLUSTER", "MYID")
             for epoch, node in enumerate(nodes, start=1):
                 # Distinct epochs up front avoid the engine's slow epoch-collision resolution.
                 clients[node.port].execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
-            for (first, last), primary in zip(slot_ranges(self.shard_count), self._primaries()):
+            for (first, last), primary in zip(slot_ranges(self.shard_count), self.primaries()):
                 clients[primary.port].execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
             progress("introducing the nodes to each other (CLUSTER MEET)")
             first_node = nodes[0]
@@ -134,11 +139,33 @@ class Cluster(Topology):
             progress("attaching replicas to their primaries (CLUSTER REPLICATE)")
             self._attach_replicas(clients)
             progress("waiting for cluster_state:ok, one slot map and every replica link")
-            self._wait_ready(clients)
+            self.wait_converged(self.start_timeout)
         finally:
             for client in clients.values():
                 client.close()
         self._start_watcher()
+
+    def add_nodes(self, specs: list[NodeSpec]) -> list[Node]:
+        """Start new cluster nodes (see Topology.add_nodes) and learn their cluster node ids."""
+        nodes = super().add_nodes(specs)
+        try:
+            for node in nodes:
+                with node.client(socket_timeout=5.0) as client:
+                    self.node_ids[node.port] = client.execute_command("CLUSTER", "MYID")
+        except BaseException:
+            self.discard_nodes(nodes)
+            raise
+        return nodes
+
+    def _nodes_discarded(self, nodes: list[Node]) -> None:
+        for node in nodes:
+            self.node_ids.pop(node.port, None)
+
+    def _attached(self) -> None:
+        for node in self.nodes:
+            if node.status is NodeStatus.UP:
+                with node.client(socket_timeout=5.0) as client:
+                    self.node_ids[node.port] = client.execute_command("CLUSTER", "MYID")
 
     def _attach_replicas(self, clients: dict[int, redis.Redis]) -> None:
         waiting = list(self._all_replicas())
@@ -155,46 +182,24 @@ class Cluster(Topology):
                     still.append(replica)  # the MEET handshake has not finished yet
             waiting = still
             if waiting and time.monotonic() > deadline:
-                raise ClusterNotReadyError(f"replicas {[node.name for node in waiting]} never learned their primary's id.")
+                raise ClusterNotReadyError(
+                    f"replicas {[node.name for node in waiting]} never learned their primary's id.",
+                    port=waiting[0].port, node=waiting[0].name, shard=waiting[0].shard,
+                )
             if waiting:
                 time.sleep(POLL_INTERVAL_S)
 
-    def _wait_ready(self, clients: dict[int, redis.Redis]) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        reason = "not checked yet"
-        while True:
-            reason = self._not_ready_reason(clients)
-            if reason is None:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterNotReadyError(
-                    f"the cluster was not ready after {self.start_timeout:.0f} s: {reason}. "
-                    "The machine may be overloaded; try fewer shards, or stop other labs."
-                )
-            time.sleep(POLL_INTERVAL_S)
+    def wait_converged(self, timeout: float, error: Callable[[str], LabkitError] | None = None) -> None:
+        """Poll until every node reports cluster_state:ok, all agree on one slot map covering every
+        slot, and every replica's link is up; the timeout error names the node and the reason.
 
-    def _not_ready_reason(self, clients: dict[int, redis.Redis]) -> str | None:
-        """Why the cluster is not ready yet, or None when it is. Cheap checks first."""
-        for node in self.nodes:
-            state = clients[node.port].execute_command("CLUSTER", "INFO")
-            if "cluster_state:ok" not in state:
-                return f"{node.name} does not report cluster_state:ok yet"
-        maps = {node.port: _slot_map(clients[node.port]) for node in self.nodes}
-        reference = maps[self.nodes[0].port]
-        if sum(last - first + 1 for first, last, _primary, _replicas in reference) != SLOT_COUNT:
-            return "not every slot is assigned yet"
-        for node in self.nodes:
-            if maps[node.port] != reference:
-                return f"{node.name} does not agree on the slot map yet"
-        for replica in self._all_replicas():
-            if clients[replica.port].info("replication").get("master_link_status") != "up":
-                return f"{replica.name}'s link to its primary is not up yet"
-        return None
+        Example::
+
+            cluster.wait_converged(30.0)
+        """
+        ClusterConverged(self.nodes).wait(timeout, error)
 
     # -- looking things up ------------------------------------------------------------------
-    def _primaries(self) -> list[Node]:
-        return [node for node in self.nodes if node.role is Role.PRIMARY]
-
     def _all_replicas(self) -> list[Node]:
         return [node for node in self.nodes if node.role is Role.REPLICA]
 
@@ -202,20 +207,21 @@ class Cluster(Topology):
     def shards(self) -> list[int]:
         return sorted({node.shard for node in self.nodes if node.shard is not None})
 
-    def _check_shard(self, shard: int) -> None:
-        if shard not in self.shards:
-            raise UnknownNodeError(f"shard {shard!r} does not exist; this cluster's shards are {self.shards}.")
+    def require_shard(self, shard: int) -> None:
+        """Raise UnknownNodeError unless `shard` is one of this cluster's shards."""
+        if isinstance(shard, bool) or shard not in self.shards:
+            raise UnknownNodeError(f"shard {shard!r} does not exist; this cluster's shards are {self.shards}.", shard=shard if isinstance(shard, int) else None)
 
     def primary(self, shard: int) -> Node:
         """The primary of `shard` (labkit's record; `refresh()` re-reads roles from the servers)."""
-        self._check_shard(shard)
+        self.require_shard(shard)
         for node in self.nodes:
             if node.shard == shard and node.role is Role.PRIMARY:
                 return node
         raise UnknownNodeError(f"shard {shard} has no primary right now.")
 
     def replicas(self, shard: int) -> list[Node]:
-        self._check_shard(shard)
+        self.require_shard(shard)
         return [node for node in self.nodes if node.shard == shard and node.role is Role.REPLICA]
 
     def node_id(self, node: Node | int | str) -> str:
@@ -223,19 +229,22 @@ class Cluster(Topology):
         return self.node_ids[self.node(node).port]
 
     def _topology_client(self, *, read_from_replicas: bool = False, decode_responses: bool = True, **kwargs: Any) -> RedisCluster:
-        startup = [ClusterNode("127.0.0.1", node.port) for node in self._primaries()]
+        startup = [ClusterNode("127.0.0.1", node.port) for node in self.primaries()]
         if read_from_replicas:
             kwargs.setdefault("load_balancing_strategy", LoadBalancingStrategy.ROUND_ROBIN_REPLICAS)
         kwargs.setdefault("socket_connect_timeout", 1.0)
         kwargs.setdefault("socket_timeout", 5.0)
         if self.tls_files is not None:
             kwargs = {**self.tls_files.client_options(), **kwargs}
-        admin = getattr(self, "admin_credentials", None)
+        admin = self.admin_credentials
         if admin is not None:
             kwargs = {"username": admin[0], "password": admin[1], **kwargs}
         return LabClusterClient(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
 
-
+    def traffic_client(self, socket_timeout: float) -> RedisCluster:
+        """A cluster client for background traffic (labkit.Probe) with short timeouts; it keeps
+        redis-py's cluster retries, which follow MOVED and ASK and refresh the slot map."""
+        return self.client(socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
 
     # -- watching the engine's own failovers ------------------------------------------------------
     def _start_watcher(self) -> None:
@@ -243,21 +252,19 @@ class Cluster(Topology):
             self._watcher = BackgroundThread(f"labkit-cluster-watcher-{self.lab_id}", self._watch_step, WATCH_INTERVAL_S).start()
 
     def _stop_background(self) -> None:
-        watcher = getattr(self, "_watcher", None)
-        if watcher is not None:
-            watcher.stop()
+        if self._watcher is not None:
+            self._watcher.stop()
             self._watcher = None
-        for client in getattr(self, "_watch_clients", {}).values():
-            client.close()
-        self._watch_clients = {}
+        with self._roles_lock:
+            for client in self._watch_clients.values():
+                client.close()
+            self._watch_clients = {}
 
     def _watch_step(self) -> None:
         self.sync_roles()
 
     def _cluster_view(self) -> dict[int, dict]:
         """CLUSTER NODES from one live node: port -> {id, master, failed, master_id, slots}."""
-        if not hasattr(self, "_watch_clients"):
-            self._watch_clients = {}
         for node in sorted(self.nodes, key=lambda node: node.role is not Role.PRIMARY):
             if node.status is not NodeStatus.UP:
                 continue
@@ -334,9 +341,9 @@ class Cluster(Topology):
             cluster.failover(0)                       # graceful, to the replica with the least lag
             cluster.failover(1, mode="force")
         """
-        self._require_running()
+        self.require_running()
         check_mode(mode)
-        self._check_shard(shard)
+        self.require_shard(shard)
         old = self.primary(shard)
         if mode == "graceful" and not alive(old):
             raise FailoverError(f"a graceful failover needs shard {shard}'s primary ({old.name}) up, and it is {old.status}; use mode='force'.")
@@ -345,11 +352,14 @@ class Cluster(Topology):
         started = time.monotonic()
         with new.client(socket_timeout=5.0) as client:
             client.execute_command(*arguments)
-            if not wait_until(lambda: client.execute_command("ROLE")[0] == "master", timeout, 0.002):
-                raise FailoverError(
-                    f"{new.name} was not primary {timeout:.0f} s after CLUSTER FAILOVER {mode.upper()}; "
-                    "the other primaries may be unreachable: try mode='takeover'."
-                )
+            wait_until(
+                lambda: client.execute_command("ROLE")[0] == "master", timeout, 0.002,
+                on_timeout=lambda last: FailoverError(
+                    f"{new.name} was not primary {timeout:.0f} s after CLUSTER FAILOVER {mode.upper()}{last}; "
+                    "the other primaries may be unreachable: try mode='takeover'.",
+                    port=new.port, node=new.name, shard=shard,
+                ),
+            )
         self._wait_promoted(shard, new, timeout)
         self.log_event("failover", new.name, f"shard {shard}: {mode} failover from {old.name} took {time.monotonic() - started:.3f} s")
         return new
@@ -368,8 +378,10 @@ class Cluster(Topology):
             self.sync_roles()
             return self.primary(shard) is new
 
-        if not wait_until(settled, timeout):
-            raise FailoverError(f"the cluster did not agree that {new.name} leads shard {shard} within {timeout:.0f} s.")
+        wait_until(settled, timeout, on_timeout=lambda last: FailoverError(
+            f"the cluster did not agree that {new.name} leads shard {shard} within {timeout:.0f} s{last}.",
+            port=new.port, node=new.name, shard=shard,
+        ))
 
     def wait_for_failover(self, shard: int, timeout: float = 15.0, since: Node | None = None) -> Node:
         """Block until a node other than `since` (default: the primary now) is `shard`'s primary.
@@ -379,19 +391,18 @@ class Cluster(Topology):
             old = cluster.primary(0); cluster.kill(old)
             new = cluster.wait_for_failover(0)        # the engine promoted a replica
         """
-        self._require_running()
-        self._check_shard(shard)
+        self.require_running()
+        self.require_shard(shard)
         old = since or self.primary(shard)
 
         def promoted() -> bool:
             self.sync_roles()
             return self.primary(shard) is not old
 
-        if not wait_until(promoted, timeout):
-            raise FailoverError(
-                f"no replica of shard {shard} was promoted within {timeout:.0f} s; a shard needs a live replica and "
-                "a majority of primaries up for the engine to fail over."
-            )
+        wait_until(promoted, timeout, on_timeout=lambda last: FailoverError(
+            f"no replica of shard {shard} was promoted within {timeout:.0f} s{last}; a shard needs a live replica and "
+            "a majority of primaries up for the engine to fail over.", shard=shard,
+        ))
         return self.primary(shard)
 
     # -- fault hooks ------------------------------------------------------------------------------
@@ -404,18 +415,9 @@ class Cluster(Topology):
                 pass
 
     def _after_restart(self, node: Node, timeout: float) -> None:
-        def rejoined() -> bool:
-            self.sync_roles()
-            with quick_client(node, 1.0) as client:
-                if "cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
-                    return False
-                if node.role is Role.REPLICA:
-                    info = client.info("replication")
-                    return info.get("role") == "slave" and info.get("master_link_status") == "up"
-                return client.execute_command("ROLE")[0] == "master"
-
-        if not wait_until(rejoined, timeout):
-            raise ClusterNotReadyError(f"{node.name} did not rejoin the cluster within {timeout:.0f} s; see its log: {node.logfile}")
+        NodeRejoined(node, cluster=True, before=self.sync_roles).wait(
+            timeout, lambda message: ClusterNotReadyError(f"{node.name} did not rejoin the cluster: {message}", port=node.port, node=node.name, shard=node.shard)
+        )
 
     def _wait_for_new_primaries(self, shards, started, timeout):
         outage: dict[int, float | None] = {}
@@ -442,10 +444,8 @@ class Cluster(Topology):
 
             cluster.slot_counts()      # {0: 5461, 1: 5462, 2: 5461}
         """
-        from ..scaling import slot_owners
-
-        self._require_running()
-        owners = slot_owners(self)
+        self.require_running()
+        owners = scaling.slot_owners(self)
         counts = {shard: 0 for shard in self.shards}
         for node in owners.values():
             counts[node.shard] = counts.get(node.shard, 0) + 1
@@ -463,9 +463,7 @@ class Cluster(Topology):
             with cluster.slot_migrating(slot, 1) as (source, target):
                 source.client().get(f"{tag}:missing")   # redis.exceptions.AskError: ask the target
         """
-        from ..scaling import slot_migrating
-
-        return slot_migrating(self, slot, shard)
+        return scaling.slot_migrating(self, slot, shard)
 
     def keys_per_shard(self) -> dict[int, int]:
         """How many keys each shard's primary holds now (DBSIZE).
@@ -474,7 +472,7 @@ class Cluster(Topology):
 
             cluster.keys_per_shard()      # {0: 3321, 1: 3354, 2: 3325}
         """
-        self._require_running()
+        self.require_running()
         counts = {}
         for shard in self.shards:
             with self.primary(shard).client(socket_timeout=2.0) as client:
@@ -489,12 +487,8 @@ class Cluster(Topology):
             tag = cluster.hash_tag_for(0)
             cluster.client().set(f"{tag}:cart", "3 items")     # stored in shard 0
         """
-        from redis.crc import key_slot
-
-        from ..scaling import slot_owners
-
-        self._check_shard(shard)
-        owners = slot_owners(self)
+        self.require_shard(shard)
+        owners = scaling.slot_owners(self)
         for number in range(100_000):
             tag = f"s{shard}-{number}"
             owner = owners.get(key_slot(tag.encode()))
@@ -511,9 +505,22 @@ class Cluster(Topology):
             new_shard = cluster.add_shard()
             cluster.slot_counts()          # about 4,096 slots each
         """
-        from ..scaling import add_shard
-
-        return add_shard(self, rebalance=rebalance, progress=progress)
+        if not isinstance(rebalance, bool):
+            raise ConfigurationError(f"rebalance must be True or False (got {rebalance!r}).")
+        scaling.require_all_up(self, "add a shard")
+        limit = max_shards(self.replica_count)
+        if len(self.shards) + 1 > limit:
+            raise ConfigurationError(
+                f"a shard of {1 + self.replica_count} more nodes will not fit: this machine's free memory allows "
+                f"{limit} shards. Remove a shard, stop other labs, or use scale_up() instead."
+            )
+        shard = max(self.shards) + 1
+        layout = place(shard + 1, self.replica_count, self.azs)[shard]
+        specs = [NodeSpec(f"shard-{shard}-primary", Role.PRIMARY, shard, layout.primary)]
+        specs += [NodeSpec(f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az) for number, az in enumerate(layout.replicas, start=1)]
+        scaling.add_shard(self, specs, rebalance=rebalance, progress=progress)
+        self.spec = self.spec.replace(shards=len(self.shards))
+        return shard
 
     def remove_shard(self, shard: int, progress: Progress | None = None) -> None:
         """Move every slot of `shard` to the other shards, then stop and forget its nodes.
@@ -522,9 +529,11 @@ class Cluster(Topology):
 
             cluster.remove_shard(3)
         """
-        from ..scaling import remove_shard
-
-        remove_shard(self, shard, progress=progress)
+        self.require_shard(shard)
+        if len(self.shards) == 1:
+            raise ConfigurationError(f"shard {shard} is the last shard; a cluster needs at least one. Stop the cluster instead.", shard=shard)
+        scaling.remove_shard(self, shard, progress=progress)
+        self.spec = self.spec.replace(shards=len(self.shards))
 
     def rebalance(self, progress: Progress | None = None) -> int:
         """Move slots so every shard owns an equal share; returns how many slots moved.
@@ -533,46 +542,8 @@ class Cluster(Topology):
 
             cluster.rebalance()
         """
-        from ..scaling import rebalance
+        return scaling.rebalance(self, progress=progress)
 
-        return rebalance(self, progress=progress)
-
-
-
-def _slot_map(client: redis.Redis) -> list[tuple[int, int, str, tuple[str, ...]]]:
-    """CLUSTER SLOTS reduced to (first, last, primary id, sorted replica ids), sorted."""
-    entries = []
-    for entry in client.execute_command("CLUSTER", "SLOTS"):
-        first, last, primary, *replicas = entry
-        entries.append((int(first), int(last), primary[2], tuple(sorted(replica[2] for replica in replicas))))
-    return sorted(entries)
-
-
-def parse_cluster_nodes(reply: Any) -> dict[int, dict]:
-    """CLUSTER NODES (raw text, or redis-py's parsed dict) as port -> {id, master, failed, master_id, slots}."""
-    view: dict[int, dict] = {}
-    if isinstance(reply, bytes):
-        reply = reply.decode()
-    if isinstance(reply, str):
-        for line in reply.splitlines():
-            parts = line.split()
-            if len(parts) < 8:
-                continue
-            port = int(parts[1].split("@")[0].rsplit(":", 1)[1] or 0)
-            flags = parts[2].split(",")
-            view[port] = {
-                "id": parts[0], "master": "master" in flags, "failed": "fail" in flags or "fail?" in flags,
-                "master_id": parts[3], "slots": parts[8:],
-            }
-        return view
-    for address, entry in reply.items():
-        port = int(str(address).rsplit(":", 1)[1] or 0)
-        flags = entry["flags"].split(",")
-        view[port] = {
-            "id": entry["node_id"], "master": "master" in flags, "failed": "fail" in flags or "fail?" in flags,
-            "master_id": entry["master_id"], "slots": entry["slots"],
-        }
-    return view
 
 
 class LabClusterClient(RedisCluster):
@@ -583,6 +554,7 @@ class LabClusterClient(RedisCluster):
         node = super().get_node(host, port, node_name)
         if node is None and node_name and ":" in node_name:
             address, _, number = node_name.rpartition(":")
+            # redis-py guards its node cache with this lock and offers no public way to add a node to it.
             with self.nodes_manager._lock:
                 node = self.nodes_manager.nodes_cache.setdefault(node_name, ClusterNode(address, int(number), server_type=PRIMARY))
         return node

@@ -33,7 +33,12 @@ class ShardPlacement:
 def validate_azs(azs: object) -> tuple[str, ...]:
     """A clean tuple of AZ names, or a ConfigurationError that says what is wrong."""
     if isinstance(azs, str):
-        azs = tuple(part.strip() for part in azs.split(","))
+        # A string is iterable too: "az-a" would silently become five one-letter AZs, or one AZ
+        # where the learner meant a list. Ask for the list.
+        raise ConfigurationError(
+            f"azs must be a list or tuple of availability-zone names, not a string (got {azs!r}); "
+            f"write azs=({', '.join(repr(part.strip()) for part in azs.split(','))},)."
+        )
     if not isinstance(azs, Iterable):
         raise ConfigurationError(f"azs must be a list of availability-zone names such as ('az-a', 'az-b', 'az-c'); got {azs!r}.")
     names = tuple(azs)

@@ -7,38 +7,28 @@ the primary and promotes the replica with the least lag when it dies or hangs; t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from .._polling import BackgroundThread, wait_until
+from .._wire import replicas_seen, replication_offset
 from ..endpoints import PrimaryEndpoint, ReaderEndpoint
-from ..errors import ClusterNotReadyError, ConfigurationError, TopologyStateError, UnknownNodeError
-from ..failover import (
-    MONITOR_INTERVAL_S, FailoverError, ReplicaLag, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client, replication_offset,
-)
-from ..faults import BackgroundThread, wait_until
+from ..errors import ClusterNotReadyError, ConfigurationError, FailoverError, TopologyStateError, UnknownNodeError
+from ..failover import MONITOR_INTERVAL_S, ReplicaLag, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client
 from ..node import Node, NodeStatus, Role
-from .base import Progress, Topology
+from .base import NodeSpec, Progress, Topology
 from .placement import DEFAULT_AZS, place
+from .readiness import ReplicasLinked
+from .spec import MAX_REPLICAS, LabSpec, check_durability, common_options
 
-MAX_REPLICAS = 5
-
-
-def validate_replicas(replicas: object) -> int:
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
-        raise ConfigurationError(
-            f"replicas must be a whole number from 0 to {MAX_REPLICAS}, as in ElastiCache (got {replicas!r}); "
-            "2 replicas in 3 AZs is the usual highly available choice."
-        )
-    return replicas
-
-
-def _seconds(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigurationError(f"{name} must be a number of seconds from {low} to {high} (got {value!r}).")
-    return float(value)
+__all__ = ["MAX_REPLICAS", "ReplicationGroup", "wait_for_replica_links", "wait_for_streaming"]
 
 
 class ReplicationGroup(Topology):
@@ -72,45 +62,48 @@ class ReplicationGroup(Topology):
         min_replicas_max_lag: int = 10,
         **options: Any,
     ) -> None:
-        super().__init__(azs=azs, **options)
-        self.replica_count = validate_replicas(replicas)
         if automatic_failover is None:  # ElastiCache's Multi-AZ: on whenever there is a replica to promote
-            automatic_failover = self.replica_count > 0
-        if not isinstance(automatic_failover, bool):
-            raise ConfigurationError(f"automatic_failover must be True or False (got {automatic_failover!r}).")
-        if automatic_failover and self.replica_count == 0:
-            raise ConfigurationError(
-                "automatic_failover needs at least one replica to promote; use replicas=1 or more, "
-                "or automatic_failover=False."
-            )
-        self.automatic_failover = automatic_failover
-        self.failure_detection_s = _seconds("failure_detection_s", failure_detection_s, 0.1, 60)
-        self.endpoint_propagation_s = _seconds("endpoint_propagation_s", endpoint_propagation_s, 0, 60)
-        self._check_durability(min_replicas_to_write, min_replicas_max_lag)
-        self.min_replicas_to_write = min_replicas_to_write
-        self.min_replicas_max_lag = min_replicas_max_lag
+            automatic_failover = isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 0
+        self._setup(LabSpec(
+            "replication", replicas=replicas, azs=azs, automatic_failover=automatic_failover,
+            failure_detection_s=failure_detection_s, endpoint_propagation_s=endpoint_propagation_s,
+            min_replicas_to_write=min_replicas_to_write, min_replicas_max_lag=min_replicas_max_lag,
+            **common_options(self.kind, options),
+        ))
+
+    def _setup(self, spec: LabSpec) -> None:
+        super()._setup(spec)
+        self.automatic_failover = spec.automatic_failover
+        self.failure_detection_s = spec.failure_detection_s
+        self.endpoint_propagation_s = spec.endpoint_propagation_s
+        self.min_replicas_to_write = spec.min_replicas_to_write
+        self.min_replicas_max_lag = spec.min_replicas_max_lag
         self._primary_endpoint = PrimaryEndpoint(f"primary.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
         self._reader_endpoint = ReaderEndpoint(f"reader.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
         self._monitor: BackgroundThread | None = None
         self._monitor_client: tuple[int, redis.Redis] | None = None
         self._last_primary_answer = time.monotonic()
+        #: Held by every change of roles: the monitor's promotions, manual failovers, demotions, restarts.
         self._failover_lock = threading.RLock()
         self._to_demote: set[Node] = set()
         self._partitioned: set[Node] = set()
+        self._nowhere_port: int | None = None
         self._no_candidate_logged = False
         self.promotions: list[tuple[float, str]] = []  # (time.monotonic(), node name) of each promotion
 
-    def _record_settings(self) -> dict:
-        return {**super()._record_settings(), "replicas": self.replica_count}
+    @property
+    def monitor(self) -> BackgroundThread | None:
+        """The Multi-AZ monitor thread (None when automatic failover is off); its `failures` and
+        `last_error` say how its health checks fare."""
+        return self._monitor
 
     def _build(self, progress: Progress) -> None:
         layout = place(1, self.replica_count, self.azs)[0]
         progress(f"starting the primary in {layout.primary} and {self.replica_count} replica(s) in {', '.join(layout.replicas) or '-'}")
-        nodes = self._new_nodes(
-            [("primary", Role.PRIMARY, 0, layout.primary, {})]
-            + [(f"replica-{index}", Role.REPLICA, 0, az, {}) for index, az in enumerate(layout.replicas, start=1)]
+        nodes = self.add_nodes(
+            [NodeSpec("primary", Role.PRIMARY, 0, layout.primary)]
+            + [NodeSpec(f"replica-{index}", Role.REPLICA, 0, az) for index, az in enumerate(layout.replicas, start=1)]
         )
-        self._launch(nodes)
         primary, replicas = nodes[0], nodes[1:]
         if replicas:
             progress("attaching replicas (REPLICAOF) and waiting for their first sync")
@@ -151,6 +144,13 @@ class ReplicationGroup(Topology):
     def _topology_client(self, **kwargs: Any) -> redis.Redis:
         return self.primary().client(**kwargs)
 
+    def traffic_client(self, socket_timeout: float) -> redis.Redis:
+        """Background traffic goes through the primary endpoint, so it follows failovers."""
+        return self.primary_endpoint.client(retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+    def verification_client(self) -> redis.Redis:
+        return self.primary_endpoint.client(socket_timeout=5.0)
+
     def replication_offsets(self) -> list[ReplicaOffset]:
         """Each reachable replica's replication offset (higher = less lag), read now.
 
@@ -159,7 +159,7 @@ class ReplicationGroup(Topology):
             for replica in group.replication_offsets():
                 print(replica.node, replica.offset, replica.link_up)
         """
-        self._require_running()
+        self.require_running()
         return best_replica(self.replicas())[1]
 
     def replication_lag(self) -> list[ReplicaLag]:
@@ -171,35 +171,20 @@ class ReplicationGroup(Topology):
             for replica in group.replication_lag():
                 print(replica.node, replica.lag_bytes, replica.seconds_since_ack)
         """
-        self._require_running()
+        self.require_running()
         primary = self.primary()
         by_port = {node.port: node for node in self.nodes}
         with quick_client(primary, 1.0) as client:
             info = client.info("replication")
-        offset = int(info.get("master_repl_offset", 0))
         lags = []
-        for index in range(int(info.get("connected_slaves", 0))):
-            entry = info.get(f"slave{index}")
-            if not isinstance(entry, dict):
-                continue
-            node = by_port.get(int(entry.get("port", 0)))
-            acknowledged = int(entry.get("offset", 0))
+        for seen in replicas_seen(info):
+            node = by_port.get(seen.port)
             lags.append(ReplicaLag(
-                node.name if node else f"port {entry.get('port')}", str(entry.get("state", "")),
-                acknowledged, max(0, offset - acknowledged), int(entry.get("lag", 0)),
+                node.name if node else f"port {seen.port}", seen.state, seen.acknowledged_offset, seen.lag_bytes, int(seen.seconds_since_ack),
             ))
         return sorted(lags, key=lambda lag: lag.node)
 
     # -- durability knobs -------------------------------------------------------------------------
-    @staticmethod
-    def _check_durability(to_write: object, max_lag: object) -> None:
-        if isinstance(to_write, bool) or not isinstance(to_write, int) or not 0 <= to_write <= MAX_REPLICAS:
-            raise ConfigurationError(
-                f"min_replicas_to_write must be a whole number from 0 (off) to {MAX_REPLICAS} (got {to_write!r})."
-            )
-        if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 1 <= max_lag <= 3600:
-            raise ConfigurationError(f"min_replicas_max_lag must be whole seconds from 1 to 3600 (got {max_lag!r}); 10 is the default.")
-
     def set_durability(self, min_replicas_to_write: int | None = None, min_replicas_max_lag: int | None = None) -> None:
         """Refuse writes (NOREPLICAS) unless `min_replicas_to_write` replicas acknowledged within
         `min_replicas_max_lag` seconds; set on every node, so it survives a failover. 0 turns it off.
@@ -208,10 +193,10 @@ class ReplicationGroup(Topology):
 
             group.set_durability(min_replicas_to_write=1, min_replicas_max_lag=1)
         """
-        self._require_running()
+        self.require_running()
         to_write = self.min_replicas_to_write if min_replicas_to_write is None else min_replicas_to_write
         max_lag = self.min_replicas_max_lag if min_replicas_max_lag is None else min_replicas_max_lag
-        self._check_durability(to_write, max_lag)
+        check_durability(to_write, max_lag)
         self.min_replicas_to_write, self.min_replicas_max_lag = to_write, max_lag
         self._apply_durability()
         self.log_event("durability", "group", f"min-replicas-to-write {to_write}, min-replicas-max-lag {max_lag} s")
@@ -280,7 +265,12 @@ class ReplicationGroup(Topology):
             self._promote(None, f"the primary ({primary.name}, port {primary.port}) did not answer for {silent_for:.2f} s", graceful=False)
 
     def _demote_stale_primaries(self) -> None:
-        """A paused or restarted old primary that still thinks it is primary becomes a replica."""
+        """A paused or restarted old primary that still thinks it is primary becomes a replica.
+        Called from the monitor thread and from resume(): both go through the failover lock."""
+        with self._failover_lock:
+            self._demote_stale_primaries_locked()
+
+    def _demote_stale_primaries_locked(self) -> None:
         for node in list(self._to_demote):
             if alive(node):
                 try:
@@ -347,11 +337,13 @@ class ReplicationGroup(Topology):
             primary.execute_command("CLIENT", "PAUSE", int(timeout * 1000), "WRITE")
             try:
                 offset = int(primary.info("replication")["master_repl_offset"])
-                if not wait_until(lambda: replication_offset(replica)[0] >= offset, timeout, 0.001):
-                    raise FailoverError(
-                        f"{new.name} did not catch up with {old.name} within {timeout:.0f} s, so nothing was changed; "
-                        "check that its replication link is up (or use mode='force')."
-                    )
+                wait_until(
+                    lambda: replication_offset(replica.info("replication"))[0] >= offset, timeout, 0.001,
+                    on_timeout=lambda last: FailoverError(
+                        f"{new.name} did not catch up with {old.name} within {timeout:.0f} s{last}, so nothing was changed; "
+                        "check that its replication link is up (or use mode='force').", port=new.port, node=new.name,
+                    ),
+                )
                 replica.replicaof("no", "one")
                 new.role, old.role = Role.PRIMARY, Role.REPLICA
                 self.primary_endpoint.point_to([("127.0.0.1", new.port)])
@@ -372,7 +364,7 @@ class ReplicationGroup(Topology):
             new_primary = group.failover()              # the replica with the least lag
             group.failover(to="replica-2", mode="force")
         """
-        self._require_running()
+        self.require_running()
         check_mode(mode)
         if mode == "takeover":
             raise FailoverError("'takeover' exists only in cluster mode; use mode='graceful' or 'force'.")
@@ -406,11 +398,12 @@ class ReplicationGroup(Topology):
             old = group.primary(); group.kill(old)
             new = group.wait_for_failover()
         """
-        self._require_running()
+        self.require_running()
         old = since or self.primary()
-        if not wait_until(lambda: self.primary() is not old, timeout):
-            hint = "" if self.automatic_failover else " Automatic failover is off: call failover(mode='force')."
-            raise FailoverError(f"no replica was promoted within {timeout:.0f} s.{hint}")
+        hint = "" if self.automatic_failover else " Automatic failover is off: call failover(mode='force')."
+        wait_until(lambda: self.primary() is not old, timeout, on_timeout=lambda last: FailoverError(
+            f"no replica was promoted within {timeout:.0f} s{last}.{hint}", port=old.port, node=old.name,
+        ))
         return self.primary()
 
     # -- a lagging replica ------------------------------------------------------------------------
@@ -428,7 +421,7 @@ class ReplicationGroup(Topology):
             raise ConfigurationError(f"{node.name} is the primary; partition one of the replicas: {[n.name for n in self.replicas()]}.")
         if node in self._partitioned:
             raise TopologyStateError(f"{node.name} is already partitioned; heal({node.name!r}) first.")
-        if not hasattr(self, "_nowhere_port"):
+        if self._nowhere_port is None:
             self._nowhere_port = self._ports.add(1)[0]  # reserved and never listened on
         with node.client(socket_timeout=2.0) as client:
             client.replicaof("127.0.0.1", self._nowhere_port)
@@ -449,20 +442,15 @@ class ReplicationGroup(Topology):
         self.log_event("heal", node.name, f"replicating from {self.primary().name} again")
         return node
 
-    def partitioned(self, replica: Node | int | str):
+    @contextlib.contextmanager
+    def partitioned(self, replica: Node | int | str) -> Iterator[Node]:
         """`with group.partitioned(replica):` partition on entry, heal on exit."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def scope():
-            node = self.partition(replica)
-            try:
-                yield node
-            finally:
-                if node in self._partitioned and node.role is Role.REPLICA and alive(node):
-                    self.heal(node)
-
-        return scope()
+        node = self.partition(replica)
+        try:
+            yield node
+        finally:
+            if node in self._partitioned and node.role is Role.REPLICA and alive(node):
+                self.heal(node)
 
     # -- fault hooks ------------------------------------------------------------------------------
     def _after_kill(self, node: Node) -> None:
@@ -505,24 +493,7 @@ class ReplicationGroup(Topology):
 
 def wait_for_replica_links(replicas: list[Node], timeout: float) -> None:
     """Poll every few ms until each replica reports master_link_status:up."""
-    deadline = time.monotonic() + timeout
-    clients = {node.port: node.client(socket_timeout=1.0) for node in replicas}
-    pending = list(replicas)
-    try:
-        while pending:
-            pending = [node for node in pending if not _link_up(clients[node.port])]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(node.name for node in pending)
-                raise ClusterNotReadyError(
-                    f"replica(s) {names} did not finish their first sync within {timeout:.0f} s. "
-                    "The machine may be overloaded; stop other labs and try again."
-                )
-            time.sleep(0.005)
-    finally:
-        for client in clients.values():
-            client.close()
+    ReplicasLinked(replicas).wait(timeout)
 
 
 def wait_for_streaming(primary: Node, replicas: int, timeout: float) -> None:
@@ -541,10 +512,3 @@ def wait_for_streaming(primary: Node, replicas: int, timeout: float) -> None:
             f"only {acknowledged} of {replicas} replicas of {primary.name} caught up within {timeout:.0f} s. "
             "The machine may be overloaded; stop other labs and try again."
         )
-
-
-def _link_up(client: redis.Redis) -> bool:
-    try:
-        return client.info("replication").get("master_link_status") == "up"
-    except redis.RedisError:
-        return False

@@ -7,7 +7,8 @@ from typing import Any
 import redis
 
 from ..node import Node, Role
-from .base import Progress, Topology
+from .base import NodeSpec, Progress, Topology
+from .spec import LabSpec, common_options
 
 
 class Standalone(Topology):
@@ -22,11 +23,11 @@ class Standalone(Topology):
     kind = "standalone"
 
     def __init__(self, *, az: str = "az-a", **options: Any) -> None:
-        super().__init__(azs=(az,), **options)
+        self._setup(LabSpec("standalone", azs=(az,), **common_options(self.kind, options)))
 
     def _build(self, progress: Progress) -> None:
         progress("starting 1 node")
-        self._launch(self._new_nodes([("node-0", Role.PRIMARY, None, self.azs[0], {})]))
+        self.add_nodes([NodeSpec("node-0", Role.PRIMARY, None, self.azs[0])])
 
     @property
     def node0(self) -> Node:

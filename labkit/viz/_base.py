@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from ..errors import ConfigurationError, TopologyStateError
+from ..state import snapshot
 
 #: Colours per shard (and per series), chosen to stay distinct for colour-blind readers.
 PALETTE = (
@@ -142,8 +143,20 @@ class View:
             self._redraws_left -= 1
             self._display_handle.update(self)
 
-    def _ready_for_background_updates(self) -> bool:
+    def ready_for_background_updates(self) -> bool:
+        """Whether a background refresh may draw now (the browser drew the view, or it had time to)."""
         return self._rendered.is_set() or time.monotonic() >= self._hold_until
+
+    # -- what the shared refresh thread uses (see _Poller) ----------------------------------------
+    @property
+    def poll_source(self) -> tuple[Any, Callable[[], Any], Callable[[], bool]]:
+        """(what views share a refresh thread by, how to read it, whether it is still alive)."""
+        assert self._read is not None
+        return (self._source if self._source is not None else self), self._read, self._alive
+
+    def attach_poller(self, poller: _Poller | None) -> None:
+        """Called by the refresh thread that now keeps this view fresh (None: none does)."""
+        self._poller = poller
 
     @property
     def watching(self) -> bool:
@@ -161,6 +174,7 @@ class View:
         # JupyterLab with widgets renders the live widget; GitHub, nbviewer and static exports,
         # which cannot run widgets, fall back to the HTML/text summary of the same data.
         with self._lock:  # plotly copies the figure's state here: not while a background refresh changes it
+            # _repr_mimebundle_ / _repr_html_ are IPython's display protocol, public despite the underscore.
             bundle = dict(self.figure._repr_mimebundle_(include=include, exclude=exclude) or {})
             static = _Static(self.text())
         bundle["text/plain"] = static.text
@@ -209,39 +223,43 @@ class _Poller:
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"labkit-viz-{key[0]:x}-{interval}", daemon=True)
         self.ticks = 0
+        #: Failed reads and draws so far, and the last one (each view also keeps its own in `view.error`).
+        self.failures = 0
+        self.last_error: BaseException | None = None
 
     @classmethod
     def join(cls, view: View, interval: float) -> None:
-        source = view._source if view._source is not None else view
+        source, read, alive = view.poll_source
         key = (id(source), interval)
         with cls._registry_lock:
             poller = cls._registry.get(key)
             if poller is None or poller.stopping.is_set():
-                poller = cls._registry[key] = _Poller(key, view._read, view._alive, interval)
+                poller = cls._registry[key] = _Poller(key, read, alive, interval)
                 poller.views.add(view)
-                view._poller = poller
+                view.attach_poller(poller)
                 poller.thread.start()
             else:
                 poller.views.add(view)
-                view._poller = poller
+                view.attach_poller(poller)
 
     def leave(self, view: View) -> None:
         with self._registry_lock:
             self.views.discard(view)
-            view._poller = None
+            view.attach_poller(None)
             last = not self.views
             if last:
-                self._retire()
+                self.retire()
         if last and threading.current_thread() is not self.thread:
             self.thread.join(timeout=5)
 
-    def _retire(self) -> None:
+    def retire(self) -> None:
+        """Leave the registry and let the thread end (call with the registry lock held)."""
         self.stopping.set()
         if self._registry.get(self.key) is self:
             del self._registry[self.key]
 
     def _run(self) -> None:
-        failures = 0
+        failures = 0  # in a row; `self.failures` counts them all
         while not self.stopping.is_set():
             started = time.monotonic()
             if not self.alive():
@@ -249,8 +267,10 @@ class _Poller:
             try:
                 data = self.read()
                 failures = 0
-            except Exception as error:  # the source went away mid-read, or a server hiccup
+            except Exception as error:  # noqa: BLE001 - the source went away mid-read, or a server hiccup: kept below
                 failures += 1
+                self.failures += 1
+                self.last_error = error
                 for view in list(self.views):
                     view.error = error
                 if failures >= 3:
@@ -258,19 +278,21 @@ class _Poller:
                 data = None
             if data is not None:
                 for view in list(self.views):
-                    if not view._ready_for_background_updates():
+                    if not view.ready_for_background_updates():
                         continue  # its browser view is still being created; the next tick brings it up to date
                     try:
                         view.update(data)
-                    except Exception as error:  # one broken view must not stop the others
+                    except Exception as error:  # noqa: BLE001 - one broken view must not stop the others; kept on it
                         view.error = error
+                        self.failures += 1
+                        self.last_error = error
             self.ticks += 1
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
         with self._registry_lock:
             for view in list(self.views):
-                view._poller = None
+                view.attach_poller(None)
             self.views = weakref.WeakSet()
-            self._retire()
+            self.retire()
 
 
 def stop_all() -> int:
@@ -279,8 +301,8 @@ def stop_all() -> int:
         pollers = list(_Poller._registry.values())
         for poller in pollers:
             for view in list(poller.views):
-                view._poller = None
-            poller._retire()
+                view.attach_poller(None)
+            poller.retire()
     for poller in pollers:
         if poller.thread is not threading.current_thread():
             poller.thread.join(timeout=5)
@@ -289,8 +311,6 @@ def stop_all() -> int:
 
 def topology_source(topology: Any) -> tuple[Callable[[], Any], Callable[[], bool]]:
     """A topology's snapshot reader and liveness test, after checking it is one."""
-    from ..state import snapshot
-
     if not hasattr(topology, "nodes") or not hasattr(topology, "lifecycle"):
         raise ConfigurationError(f"expected a labkit topology (Standalone, ReplicationGroup or Cluster); got {topology!r}.")
     return (lambda: snapshot(topology)), (lambda: str(topology.lifecycle) == "running")
