@@ -204,3 +204,11 @@ def test_command_calls_of_a_cluster_client_reads_every_primary(cluster):
     after = command_calls(client)
     client.delete(*keys)
     assert after["set"] - before.get("set", 0) == 30
+
+
+def test_a_failing_learner_function_is_named_with_r_not_the_clients_repr(r):
+    def broken(client, n):
+        raise ValueError("boom")
+
+    with pytest.raises(Exception, match=r"broken\(r, 3\) raised ValueError: boom"):
+        call_learner(broken, r, 3)

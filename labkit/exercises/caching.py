@@ -33,18 +33,6 @@ NOTEBOOK = "17_caching_patterns"
 _NAMES = ("Kettle", "Teapot", "Mug", "Toaster", "Whisk", "Ladle", "Colander", "Grater", "Sieve", "Skillet")
 
 
-def _call(function: Any, *args: Any) -> Any:
-    """call_learner, with the error told without the long repr of the client among the arguments."""
-    try:
-        return call_learner(function, *args)
-    except Incorrect as failure:
-        cause = failure.__cause__
-        if cause is None or isinstance(cause, NotImplementedError):
-            raise
-        shown = ", ".join("r" if hasattr(arg, "execute_command") else "db" if hasattr(arg, "get_product") else repr(arg) for arg in args)
-        raise Incorrect(f"{getattr(function, '__name__', 'your function')}({shown}) raised {type(cause).__name__}: {cause}") from cause
-
-
 class CountingDatabase:
     """A stand-in for the notebook's slow database that counts its queries.
 
@@ -169,10 +157,10 @@ class CacheAside(Problem):
         planted = {**db.products[planted_id], "price": round(db.products[planted_id]["price"] + self.rng.randint(1, 9), 2)}
         r.set(f"product:{planted_id}", json.dumps(planted), ex=300)
 
-        calls = [(first, _call(get_product, r, db, first))]
-        calls.append((first, _call(get_product, r, db, first)))
-        calls.append((second, _call(get_product, r, db, second)))
-        from_cache = _call(get_product, r, db, planted_id)
+        calls = [(first, call_learner(get_product, r, db, first))]
+        calls.append((first, call_learner(get_product, r, db, first)))
+        calls.append((second, call_learner(get_product, r, db, second)))
+        from_cache = call_learner(get_product, r, db, planted_id)
 
         for number, (pid, result) in enumerate(calls):
             if number == 1 and isinstance(result, (str, bytes)):
@@ -349,7 +337,7 @@ class StampedeLock(Problem):
         def request(number: int) -> None:
             try:
                 barrier.wait(timeout=5)
-                results[number] = _call(get_report, clients[number], build)
+                results[number] = call_learner(get_report, clients[number], build)
             except Incorrect as failure:
                 if not isinstance(failure.__cause__, _CheckOver):
                     failures.append(failure)
@@ -538,7 +526,7 @@ class WriteThrough(Problem):
         cache_at_write: list[Any] = []
         db.before_write = lambda _pid, _price: cache_at_write.append(_cached_json(r, key))
 
-        _call(update_price, r, db, pid, price)
+        call_learner(update_price, r, db, pid, price)
         expect(db.products[pid]["price"] == price,
                f"the database holds price {db.products[pid]['price']} for product {pid}; update_price(r, db, {pid}, {price}) must "
                f"store {price} there: call db.set_price(product_id, price)")

@@ -144,6 +144,15 @@ def as_text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _shown(argument: Any) -> str:
+    """An argument as a learner wrote it: a client as `r`, a notebook's database as `db` (their reprs run long)."""
+    if hasattr(argument, "execute_command"):
+        return "r"
+    if hasattr(argument, "get_product"):
+        return "db"
+    return repr(argument)
+
+
 def call_learner(function: Any, *args: Any) -> Any:
     """Call the learner's function; if it raises, fail the check with what was called and the error."""
     try:
@@ -151,7 +160,7 @@ def call_learner(function: Any, *args: Any) -> Any:
     except NotImplementedError as error:
         raise NotAttempted(f"{getattr(function, '__name__', 'your function')} still raises NotImplementedError: write its body") from error
     except Exception as error:  # the learner's code: any exception is a finding, not a crash
-        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(repr, args))})"
+        call = f"{getattr(function, '__name__', 'your function')}({', '.join(map(_shown, args))})"
         raise Incorrect(f"{call} raised {type(error).__name__}: {error}") from error
 
 

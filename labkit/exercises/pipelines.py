@@ -64,18 +64,6 @@ def label(text: str) -> str:
     return "neutral"
 
 
-def _call(function: Any, *args: Any) -> Any:
-    """call_learner, with the error told without the long repr of the client among the arguments."""
-    try:
-        return call_learner(function, *args)
-    except Incorrect as failure:
-        cause = failure.__cause__
-        if cause is None or isinstance(cause, NotImplementedError):
-            raise
-        shown = ", ".join("r" if hasattr(arg, "execute_command") else "db" if hasattr(arg, "get_product") else repr(arg) for arg in args)
-        raise Incorrect(f"{getattr(function, '__name__', 'your function')}({shown}) raised {type(cause).__name__}: {cause}") from cause
-
-
 def page_views(rng: Any, count: int = 5000) -> list[dict[str, str]]:
     """q3's data: `count` page views by a drawn number (800-1,600) of visitors with drawn ids, in random order.
 
@@ -165,7 +153,7 @@ class LowBatteryRule(Problem):
         latest: dict[str, float] = {}
         for reading in readings:
             try:
-                _call(rule, r, dict(reading))
+                call_learner(rule, r, dict(reading))
             except Incorrect as failure:
                 if "WRONGTYPE" not in str(failure):
                     raise
@@ -252,7 +240,7 @@ class IdempotencyKeys(Problem):
         before = command_calls(r)
         seen: set[str] = set()
         for event in events:
-            result = _call(first_time, r, event)
+            result = call_learner(first_time, r, event)
             if event in seen:
                 expect(not result, f"event {event!r} was accepted again: a second delivery within 10 minutes must return False")
             else:
@@ -266,7 +254,7 @@ class IdempotencyKeys(Problem):
         def deliver() -> None:
             try:
                 barrier.wait(timeout=5)
-                answers.append(_call(first_time, r, together))
+                answers.append(call_learner(first_time, r, together))
             except Exception as failure:  # reported below, never lost in a thread
                 failures.append(failure)
 
