@@ -31,14 +31,16 @@ lab: $(STAMP)
 
 # Every test and notebook on the bundled Valkey, then the notebooks that promise to work on your own
 # server, run against a local cluster and a replication group's primary through LABKIT_REDIS_URL.
+# JOBS parallel workers (conftest.py keeps each notebook on one worker); JOBS=1 runs one at a time.
+JOBS ?= 4
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest --nbval-lax tests notebooks
+	$(BIN)/python -m pytest -n $(JOBS) --nbval-lax tests notebooks
 	$(BIN)/python tools/own_server.py
 
 # The course on a second engine: REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0); .ci/run uses Debian's.
 test-redis-oss: $(TEST_STAMP)
 	@test -n "$(REDIS_OSS)" || { echo "set REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0)"; exit 2; }
-	LABKIT_SERVER=$(REDIS_OSS) $(BIN)/python -m pytest --nbval-lax tests/test_exercises_in_notebooks.py notebooks
+	LABKIT_SERVER=$(REDIS_OSS) $(BIN)/python -m pytest -n $(JOBS) --nbval-lax tests/test_exercises_in_notebooks.py notebooks
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cluster_startup.py

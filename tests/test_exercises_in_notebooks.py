@@ -14,6 +14,7 @@ from exercise_harness import NOTEBOOKS, exercise_module, find_exercises, problem
 LESSONS = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
+@pytest.mark.timeout(900)  # a whole notebook with every attempt: 15 kills and heals a cluster many times
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_exercise_untouched_wrong_and_solved_in_its_notebook(name):
     exercises = run_with_every_attempt(NOTEBOOKS / name)

@@ -39,8 +39,8 @@ def test_test_tools_are_an_extra_and_not_installed_for_learners():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = {_name(requirement) for requirement in project["dependencies"]}
     test_extra = {_name(requirement) for requirement in project["optional-dependencies"]["test"]}
-    assert {"playwright", "pytest-timeout", "pytest"} <= test_extra
-    assert not {"playwright", "pytest-timeout"} & runtime
+    assert {"playwright", "pytest-timeout", "pytest-xdist", "pytest"} <= test_extra
+    assert not {"playwright", "pytest-timeout", "pytest-xdist"} & runtime
     assert "nbval" in runtime  # learners validate notebooks with it (it brings pytest)
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"pip install .*-e '\.\[test\]'", makefile) and re.search(r"^test: \$\(TEST_STAMP\)", makefile, re.M)

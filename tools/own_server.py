@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import labkit
@@ -34,7 +35,7 @@ def _lab(mode: str) -> labkit.Cluster | labkit.ReplicationGroup:
     return labkit.Cluster(shards=3, replicas=1) if mode == "cluster" else labkit.ReplicationGroup(replicas=1)
 
 
-def run(mode: str, names: list[str], pytest_args: list[str]) -> int:
+def run(mode: str, names: list[str], pytest_args: list[str], capture: bool = False) -> int:
     """Start a lab of `mode`, run nbval on `names` with LABKIT_REDIS_URL pointing at it; pytest's exit code."""
     paths = [str(ROOT / "notebooks" / f"{name}.ipynb") for name in names]
     with _lab(mode) as lab:
@@ -44,7 +45,12 @@ def run(mode: str, names: list[str], pytest_args: list[str]) -> int:
         progress = os.path.join(tempfile.mkdtemp(prefix="labkit-progress-"), "progress.json")
         env = {"LABKIT_PROGRESS_FILE": progress, **os.environ, "LABKIT_REDIS_URL": url}
         command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *pytest_args, *paths]
-        return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+        if not capture:
+            return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+        # Run beside the other mode: print this mode's report in one piece when it is done.
+        finished = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True)
+        print(f"--- own server, {mode} mode ---\n{finished.stdout}{finished.stderr}", flush=True)
+        return finished.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no such notebook: {', '.join(unknown)}")
     modes = ("cluster", "replication") if options.mode == "both" else (options.mode,)
-    failed = [mode for mode in modes if run(mode, names, pytest_args) != 0]
+    # The two modes use two separate labs, so they run side by side (each notebook waits on its server
+    # more than it computes); within a mode the notebooks share one server and run one after another.
+    with ThreadPoolExecutor(max_workers=len(modes)) as pool:
+        codes = list(pool.map(lambda mode: run(mode, names, pytest_args, capture=len(modes) > 1), modes))
+    failed = [mode for mode, code in zip(modes, codes) if code != 0]
     if failed:
         print(f"own server: notebooks failed in {' and '.join(failed)} mode", file=sys.stderr)
     return 1 if failed else 0
