@@ -321,6 +321,11 @@ class GlobalDatastore:
         """Former primary Regions that a promotion left on their own (`rejoin()` them)."""
         return [self._groups[name] for name, role in self._roles.items() if role is RegionRole.DETACHED]
 
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node of every Region."""
+        return [node for group in self._groups.values() for node in group.nodes]
+
     def region(self, which: ReplicationGroup | str) -> ReplicationGroup:
         """A Region's group, by group or name."""
         return self._groups[self.name_of(which)]
@@ -479,6 +484,43 @@ class GlobalDatastore:
         self._wait_synced([name], timeout if timeout is not None else self.sync_timeout)
         return self._groups[name]
 
+    def repair(self, timeout: float | None = None) -> None:
+        """Put every Region back as labkit's record has it, after faults or commands sent by hand:
+        failed Regions restored, cut links restored, each secondary Region's primary following its link
+        and every replica its Region's primary again, detached Regions rejoined; returns once in sync.
+
+        Example::
+
+            gds.secondary_regions[0].client().replicaof("no", "one")   # by hand: labkit's record disagrees
+            gds.repair()                                               # read-only again, replicating
+        """
+        with self._lock:
+            self.require_running()
+            for name in list(self._failed):
+                self.restore_region(name)
+            for name, group in self._groups.items():
+                primary = group.primary()
+                if self._roles[name] is RegionRole.SECONDARY:
+                    link = self._links[name]
+                    if link.is_cut:
+                        link.restore()
+                    if _read_info(group) is None or int(_read_info(group).get("master_port", 0) or 0) != link.port:
+                        group.set_upstream(link.port)
+                elif self._roles[name] is RegionRole.PRIMARY and (_read_info(group) or {}).get("role") != "master":
+                    group.set_upstream(None)
+                for node in group.replicas():
+                    with quick_client(node, 2.0) as client:
+                        info = client.info("replication")
+                        if info.get("role") == "master" or int(info.get("master_port", 0) or 0) != primary.port:
+                            client.replicaof("127.0.0.1", primary.port)
+            detached = [name for name, role in self._roles.items() if role is RegionRole.DETACHED]
+        for name in detached:
+            self.rejoin(name, timeout)
+        self._wait_synced(self.secondary_names, timeout if timeout is not None else self.sync_timeout)
+        for group in self._groups.values():  # every replica linked to its Region's primary again
+            replicas = group.replicas()
+            wait_until(lambda replicas=replicas: all(_linked(node) for node in replicas), timeout or self.sync_timeout)
+
     # -- a whole Region fails -------------------------------------------------------------------
     def fail_region(self, region: ReplicationGroup | str) -> ReplicationGroup:
         """A Region drops off the network: the links to and from it are cut and its nodes freeze
@@ -608,6 +650,11 @@ def _read_info(group: ReplicationGroup) -> dict | None:
             return client.info("replication")
     except (redis.RedisError, ConfigurationError):
         return None
+
+
+def _linked(node: Node) -> bool:
+    with quick_client(node, 0.5) as client:
+        return client.info("replication").get("master_link_status") == "up"
 
 
 def _answers(node: Node) -> bool:

@@ -155,11 +155,13 @@ class Link:
                 if self._server is not None:
                     self._server.close()
                 self._drop_all()
-                # Let the connections' tasks end here, or the closed loop reports them as destroyed while pending.
+                # Let the connections' tasks see their aborted transports and end here, or the closed loop
+                # reports them as destroyed while pending (cancelling them instead makes asyncio log errors).
                 tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                if tasks:
+                    _done, pending = await asyncio.wait(tasks, timeout=1.0)
+                    for task in pending:
+                        task.cancel()
 
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
