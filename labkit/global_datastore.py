@@ -44,7 +44,7 @@ from redis.retry import Retry
 from ._polling import wait_until
 from ._wire import replication_offset
 from .endpoints import Address, PrimaryEndpoint
-from .errors import ClusterNotReadyError, ConfigurationError, FailoverError, TopologyStateError
+from .errors import ClusterNotReadyError, ConfigurationError, FailoverError, LabkitError, TopologyStateError
 from .failover import MONITOR_INTERVAL_S, PING_TIMEOUT_S, quick_client
 from .faults import FaultEvent
 from .link import Link
@@ -256,6 +256,7 @@ class GlobalDatastore:
         return self
 
     def _teardown(self) -> None:
+        following = set(self._links)  # the Regions that replicate through a link of ours
         for link in self._links.values():
             link.stop()
         self._links.clear()
@@ -268,11 +269,11 @@ class GlobalDatastore:
             for node in group.nodes:  # undo our own faults on a group that stays the caller's
                 if name in self._failed and node.status is NodeStatus.PAUSED:
                     group.resume(node)
-            if group.upstream_port is not None:
+            if name in following and group.upstream_port is not None:
                 try:
                     group.set_upstream(None)
-                except (redis.RedisError, TopologyStateError):
-                    pass  # a node that is down detaches itself: its upstream is gone
+                except (redis.RedisError, LabkitError):
+                    pass  # its primary does not answer: it stays read-only until group.set_upstream(None)
         self._failed.clear()
         self.lifecycle = Lifecycle.STOPPED
 
@@ -499,14 +500,14 @@ class GlobalDatastore:
             for name in list(self._failed):
                 self.restore_region(name)
             for name, group in self._groups.items():
-                primary = group.primary()
+                primary, info = group.primary(), _read_info(group) or {}
                 if self._roles[name] is RegionRole.SECONDARY:
                     link = self._links[name]
                     if link.is_cut:
                         link.restore()
-                    if _read_info(group) is None or int(_read_info(group).get("master_port", 0) or 0) != link.port:
+                    if int(info.get("master_port", 0) or 0) != link.port:
                         group.set_upstream(link.port)
-                elif self._roles[name] is RegionRole.PRIMARY and (_read_info(group) or {}).get("role") != "master":
+                elif self._roles[name] is RegionRole.PRIMARY and info.get("role") != "master":
                     group.set_upstream(None)
                 for node in group.replicas():
                     with quick_client(node, 2.0) as client:
@@ -517,9 +518,14 @@ class GlobalDatastore:
         for name in detached:
             self.rejoin(name, timeout)
         self._wait_synced(self.secondary_names, timeout if timeout is not None else self.sync_timeout)
-        for group in self._groups.values():  # every replica linked to its Region's primary again
+        for name, group in self._groups.items():  # every replica linked to its Region's primary again
             replicas = group.replicas()
-            wait_until(lambda replicas=replicas: all(_linked(node) for node in replicas), timeout or self.sync_timeout)
+            wait_until(
+                lambda replicas=replicas: all(_linked(node) for node in replicas), timeout or self.sync_timeout,
+                on_timeout=lambda last, name=name: ClusterNotReadyError(
+                    f"the replicas of {name} did not link to their primary in time{last}; check the group (group.state())."
+                ),
+            )
 
     # -- a whole Region fails -------------------------------------------------------------------
     def fail_region(self, region: ReplicationGroup | str) -> ReplicationGroup:

@@ -178,3 +178,26 @@ def test_stop_ends_what_it_started_and_leaves_your_groups_running_and_writable()
     started.stop()
     assert not any(node.is_running() for node in nodes), "groups the datastore started are stopped with it"
     started.stop()  # idempotent
+
+
+def test_repair_undoes_replicaof_sent_by_hand(gds):
+    secondary = gds.secondary_regions[0]
+    _stock(secondary.primary()).replicaof("no", "one")               # made writable by hand
+    _stock(secondary.replicas()[0]).replicaof("no", "one")
+    gds.cut_link()
+    gds.repair()
+    for node in secondary.nodes:
+        with pytest.raises(redis.ReadOnlyError):
+            _stock(node).set("k", "v")
+    gds.primary_region.client().set("after", "repair")
+    gds.wait_for_sync()
+    assert _stock(secondary.primary()).get("after") == "repair"
+    assert wait_until(lambda: _stock(secondary.replicas()[0]).get("after") == "repair", 5.0)
+
+
+def test_set_upstream_refuses_a_port_of_its_own_group(gds):
+    secondary = gds.secondary_regions[0]
+    with pytest.raises(ConfigurationError, match="outside"):
+        secondary.set_upstream(secondary.replicas()[0].port)
+    with pytest.raises(ConfigurationError, match="TCP port"):
+        secondary.set_upstream("6379")
