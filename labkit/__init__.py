@@ -28,6 +28,7 @@ from .errors import (
 )
 from .exercises.progress import progress
 from .failover import ReplicaLag, ReplicaOffset
+from .global_datastore import GlobalDatastore, RegionLag
 from .faults import AzFailureReport, FaultEvent
 from .link import Link, LinkStats
 from .node import Node, NodeStatus, Role
@@ -56,6 +57,7 @@ __all__ = [
     "EngineError",
     "FailoverError",
     "FaultEvent",
+    "GlobalDatastore",
     "LabSpec",
     "LabkitError",
     "Lifecycle",
@@ -72,6 +74,7 @@ __all__ = [
     "ProbeError",
     "ProbeResult",
     "ReaderEndpoint",
+    "RegionLag",
     "ReplicaLag",
     "ReplicaOffset",
     "ReplicationGroup",

@@ -3,7 +3,8 @@
 `Link` is a small TCP proxy on 127.0.0.1: whatever connects to `link.port` reaches the target port,
 with every chunk of bytes held back `latency_ms` in each direction (the one-way delay; a round trip
 costs twice that). `cut()` drops every connection through it and refuses new ones, like a lost
-inter-Region link; `restore()` lets traffic through again.
+inter-Region link; `restore()` lets traffic through again. The target may be an endpoint (`group.primary_endpoint`):
+each new connection then goes wherever it points, so the link follows the far side's failovers.
 
 Example::
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Self
 
+from .endpoints import Endpoint
 from .errors import ConfigurationError, LabkitError, TopologyStateError
 from .ports import reserve_ports
 
@@ -44,14 +46,26 @@ class LinkStats:
 
 
 class Link:
-    """A TCP proxy on 127.0.0.1 that delays traffic by `latency_ms` each way and can be cut."""
+    """A TCP proxy on 127.0.0.1 that delays traffic by `latency_ms` each way and can be cut.
 
-    def __init__(self, target_port: int, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link") -> None:
-        if isinstance(target_port, bool) or not isinstance(target_port, int) or not 0 < target_port < 65536:
-            raise ConfigurationError(f"target_port must be a TCP port number (got {target_port!r}): pass e.g. group.primary().port")
+    `target_port` is a port, or an endpoint (e.g. `group.primary_endpoint`) that each new
+    connection resolves, so the link follows a failover on the far side.
+    """
+
+    def __init__(
+        self, target_port: int | Endpoint, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link",
+    ) -> None:
+        if isinstance(target_port, Endpoint):
+            self.target_endpoint: Endpoint | None = target_port
+            self._target_port = 0
+        elif isinstance(target_port, bool) or not isinstance(target_port, int) or not 0 < target_port < 65536:
+            raise ConfigurationError(
+                f"target_port must be a TCP port number or an endpoint (got {target_port!r}): pass e.g. group.primary().port"
+            )
+        else:
+            self.target_endpoint, self._target_port = None, target_port
         if target_host not in ("127.0.0.1", "localhost"):
             raise ConfigurationError(f"a Link only joins labs on this machine; target_host must be 127.0.0.1 (got {target_host!r})")
-        self.target_port = target_port
         self.target_host = "127.0.0.1"
         self.name = name
         self.latency_ms = latency_ms
@@ -69,6 +83,11 @@ class Link:
         self._last_error: str | None = None
 
     # -- settings ----------------------------------------------------------------------------
+    @property
+    def target_port(self) -> int:
+        """Where a new connection through the link goes now (an endpoint target is resolved each time)."""
+        return self.target_endpoint.port if self.target_endpoint is not None else self._target_port
+
     @property
     def latency_ms(self) -> float:
         """The one-way delay added to every chunk, in milliseconds (settable while running)."""
@@ -136,6 +155,13 @@ class Link:
                 if self._server is not None:
                     self._server.close()
                 self._drop_all()
+                # Let the connections' tasks see their aborted transports and end here, or the closed loop
+                # reports them as destroyed while pending (cancelling them instead makes asyncio log errors).
+                tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+                if tasks:
+                    _done, pending = await asyncio.wait(tasks, timeout=1.0)
+                    for task in pending:
+                        task.cancel()
 
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)

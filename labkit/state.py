@@ -459,6 +459,11 @@ def _node_state(
                 # What the replica has received (its own word) beats what it last acknowledged.
                 primary_offset = _int(infos[primary_port].get("master_repl_offset"))
                 lag_bytes = None if primary_offset is None else max(0, primary_offset - offset)
+            upstream = getattr(topology, "upstream_port", None)
+            if upstream is not None and primary_port == upstream:
+                # A Global Datastore secondary's primary: it replicates from outside the group (read-only),
+                # but within the group it is the primary; `link_up` is its cross-Region link.
+                role, primary_port, lag_bytes, lag_s = Role.PRIMARY, None, None, None
     elif role is Role.REPLICA:
         # It does not answer: what its primary (if any answers) last heard from it.
         seen = seen_by_primary.get(node.port)

@@ -7,6 +7,7 @@ import time
 import pytest
 import redis
 
+import labkit
 from labkit import ConfigurationError, Link, TopologyStateError
 
 
@@ -58,3 +59,20 @@ def test_bad_settings_and_lifecycle_say_what_to_do(standalone):
     finally:
         link.stop()
     link.stop()  # idempotent
+
+
+def test_a_link_to_an_endpoint_goes_wherever_it_points_at_each_new_connection(standalone):
+    from labkit import PrimaryEndpoint
+
+    with labkit.Standalone() as other:
+        endpoint = PrimaryEndpoint("primary.test", [("127.0.0.1", standalone.nodes[0].port)])
+        with Link(endpoint) as link:
+            assert link.target_port == standalone.nodes[0].port
+            first = redis.Redis(port=link.port, socket_timeout=2, decode_responses=True)
+            assert first.config_get("port")["port"] == str(standalone.nodes[0].port)
+            endpoint.point_to([("127.0.0.1", other.nodes[0].port)])
+            second = redis.Redis(port=link.port, socket_timeout=2, decode_responses=True)
+            assert second.config_get("port")["port"] == str(other.nodes[0].port), "a new connection follows the endpoint"
+            assert first.config_get("port")["port"] == str(standalone.nodes[0].port), "an open one stays where it went"
+            first.close()
+            second.close()

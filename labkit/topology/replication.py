@@ -89,6 +89,7 @@ class ReplicationGroup(Topology):
         self._partitioned: set[Node] = set()
         self._nowhere_port: int | None = None
         self._no_candidate_logged = False
+        self._upstream_port: int | None = None
         self.promotions: list[tuple[float, str]] = []  # (time.monotonic(), node name) of each promotion
 
     @property
@@ -127,6 +128,46 @@ class ReplicationGroup(Topology):
             self._monitor_client[1].close()
             self._monitor_client = None
 
+    # -- a read-only copy of a primary outside the group ------------------------------------------
+    @property
+    def upstream_port(self) -> int | None:
+        """The port of the primary outside this group that its primary replicates from (a Global
+        Datastore's secondary Region: `set_upstream()`), or None when the group is writable."""
+        return self._upstream_port
+
+    def set_upstream(self, port: int | None) -> None:
+        """Make the group a read-only copy of a primary outside it, or (None) writable again.
+
+        With a port, the group's primary runs REPLICAOF 127.0.0.1 `port` (that primary, or a
+        labkit.Link to it); its replicas keep replicating from it (chained), and the Multi-AZ
+        monitor, when it promotes a replica, points the new primary at `port` too instead of making
+        it writable. With None, the primary runs REPLICAOF NO ONE and accepts writes.
+
+        Example::
+
+            secondary.set_upstream(link.port)   # eu-west-1 follows us-east-1 through the link
+            secondary.set_upstream(None)        # promoted: writable again
+        """
+        self.require_running()
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+            raise ConfigurationError(f"set_upstream needs a TCP port (got {port!r}), or None to make the group writable again.")
+        if port is not None and port in self.ports:
+            raise ConfigurationError(f"port {port} is a node of this group; the upstream is a primary outside it (or a Link to one).")
+        with self._failover_lock:
+            primary = self.primary()
+            with quick_client(primary, 2.0) as client:
+                self._follow_upstream(client, port)
+            self._upstream_port = port
+            detail = f"replicates from port {port} (read-only)" if port is not None else "REPLICAOF NO ONE: accepts writes"
+            self.log_event("upstream", primary.name, detail)
+
+    @staticmethod
+    def _follow_upstream(client: redis.Redis, port: int | None) -> None:
+        if port is None:
+            client.replicaof("no", "one")
+        else:
+            client.replicaof("127.0.0.1", port)
+
     # -- looking things up ----------------------------------------------------------------------
     def primary(self, shard: int = 0) -> Node:
         """The node that is primary now (labkit's record; `refresh()` re-reads it from the servers)."""
@@ -143,6 +184,22 @@ class ReplicationGroup(Topology):
 
     def _topology_client(self, **kwargs: Any) -> redis.Redis:
         return self.primary().client(**kwargs)
+
+    def refresh(self) -> ReplicationGroup:
+        """Re-read each live node's role from the server; a node that replicates from the group's
+        upstream (`set_upstream()`) is the group's primary, read-only as it is."""
+        super().refresh()
+        if self._upstream_port is not None:
+            for node in self.nodes:
+                if node.status is NodeStatus.UP and node.role is Role.REPLICA:
+                    try:
+                        with quick_client(node, 1.0) as client:
+                            role = client.execute_command("ROLE")
+                    except redis.RedisError:
+                        continue
+                    if int(role[2]) == self._upstream_port:
+                        node.role = Role.PRIMARY
+        return self
 
     def traffic_client(self, socket_timeout: float) -> redis.Redis:
         """Background traffic goes through the primary endpoint, so it follows failovers."""
@@ -298,7 +355,7 @@ class ReplicationGroup(Topology):
                 self._graceful_switch(old, new)
             else:
                 with quick_client(new, 2.0) as client:
-                    client.replicaof("no", "one")
+                    self._follow_upstream(client, self._upstream_port)  # a secondary Region stays read-only
             new.role, old.role = Role.PRIMARY, Role.REPLICA
             self.primary_endpoint.point_to([("127.0.0.1", new.port)])  # clients first, bookkeeping after
             self.promotions.append((time.monotonic(), new.name))
@@ -344,7 +401,7 @@ class ReplicationGroup(Topology):
                         "check that its replication link is up (or use mode='force').", port=new.port, node=new.name,
                     ),
                 )
-                replica.replicaof("no", "one")
+                self._follow_upstream(replica, self._upstream_port)
                 new.role, old.role = Role.PRIMARY, Role.REPLICA
                 self.primary_endpoint.point_to([("127.0.0.1", new.port)])
                 primary.replicaof("127.0.0.1", new.port)
@@ -475,6 +532,9 @@ class ReplicationGroup(Topology):
                     client.replicaof("127.0.0.1", primary.port)
                 node.role = Role.REPLICA
                 self._to_demote.discard(node)
+            elif self._upstream_port is not None:
+                with node.client(socket_timeout=2.0) as client:
+                    self._follow_upstream(client, self._upstream_port)  # a secondary Region's primary: read-only again
             self._apply_durability([node])
         if node is not primary:
             wait_for_replica_links([node], timeout)
@@ -505,6 +565,17 @@ def wait_for_streaming(primary: Node, replicas: int, timeout: float) -> None:
     if replicas <= 0:
         return
     with primary.client(socket_timeout=timeout + 1) as client:
+        if client.info("replication").get("role") != "master":
+            # A read-only primary (a Global Datastore secondary's) refuses WAIT and takes no writes of its
+            # own: its replicas stream once it lists them online.
+            wait_until(
+                lambda: sum(seen.state == "online" for seen in replicas_seen(client.info("replication"))) >= replicas, timeout,
+                on_timeout=lambda last: ClusterNotReadyError(
+                    f"fewer than {replicas} replicas of {primary.name} were online within {timeout:.0f} s{last}. "
+                    "The machine may be overloaded; stop other labs and try again."
+                ),
+            )
+            return
         client.publish("__labkit__:sync", "")  # a write that is replicated but creates no key
         acknowledged = client.execute_command("WAIT", replicas, int(timeout * 1000))
     if acknowledged < replicas:
