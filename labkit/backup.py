@@ -55,7 +55,7 @@ Progress = Callable[[str], None]
 #: How long a BGSAVE may take before the snapshot is given up.
 BGSAVE_TIMEOUT_S = 120.0
 #: How long a replica may take to apply what its primary had when the snapshot was asked for.
-CATCH_UP_TIMEOUT_S = 5.0
+CATCH_UP_TIMEOUT_S = 10.0
 
 #: "1234:M 03 Dec 2026 06:09:54.270 # " before each line of a server's log.
 _LOG_PREFIX = re.compile(r"^\d+:\w \d+ \w+ \d+ [\d:.]+ [#*.-] ")
