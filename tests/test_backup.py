@@ -4,6 +4,7 @@ stock clients; bad input refused with what to do; no server or file left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,8 @@ def test_a_group_snapshot_comes_from_an_up_to_date_replica_and_restores_key_by_k
     with snapshot, labkit.ReplicationGroup(replicas=2, from_snapshot=snapshot) as restored:
         assert restored.restored_keys == 306 and restored.restored_from is snapshot
         assert restored.spec.from_snapshot is None  # copies of the spec (scale_up) start empty
+        record = labkit.LabSpec("replication", from_snapshot=snapshot).as_record()
+        assert "from_snapshot" not in record and json.loads(json.dumps(record))  # the lab's record stays JSON
         stock = redis.Redis(port=restored.primary().port)
         _assert_same(original, stock.dump, stock.pttl)
         assert stock.get("last") == b"acknowledged just before the snapshot"
