@@ -42,20 +42,29 @@ def _fill(client, count: int, prefix: str = "k") -> None:
     pipe.execute()
 
 
-def _contents(clients) -> dict[bytes, tuple[bytes, int]]:
-    """key -> (DUMP payload, PTTL) over every given node client (binary clients)."""
+def _value(client, key):
+    """A key's value whatever its type (not its DUMP: a set or hash in a hash table may serialize in
+    another order once restored, as on Redis 7.0, where small sets of strings are hash tables)."""
+    kind = client.type(key)
+    read = {b"string": client.get, b"hash": client.hgetall, b"set": client.smembers, b"stream": client.xrange,
+            b"list": lambda k: client.lrange(k, 0, -1), b"zset": lambda k: client.zrange(k, 0, -1, withscores=True)}
+    return kind, read[kind](key)
+
+
+def _contents(clients) -> dict[bytes, tuple[object, int]]:
+    """key -> (value, PTTL) over every given node client (binary clients)."""
     found = {}
     for client in clients:
         for key in client.scan_iter(count=500):
-            found[key] = (client.dump(key), client.pttl(key))
+            found[key] = (_value(client, key), client.pttl(key))
     return found
 
 
-def _assert_same(original: dict, restored_value, restored_ttl) -> None:
+def _assert_same(original: dict, client) -> None:
     """Every original key has the same value in the restored lab and about the same TTL."""
-    for key, (payload, ttl) in original.items():
-        assert restored_value(key) == payload, f"{key!r} differs"
-        new_ttl = restored_ttl(key)
+    for key, (value, ttl) in original.items():
+        assert _value(client, key) == value, f"{key!r} differs"
+        new_ttl = client.pttl(key)
         if ttl == -1:
             assert new_ttl == -1, f"{key!r} gained a TTL"
         else:
@@ -82,7 +91,7 @@ def test_a_group_snapshot_comes_from_an_up_to_date_replica_and_restores_key_by_k
         record = labkit.LabSpec("replication", from_snapshot=snapshot).as_record()
         assert "from_snapshot" not in record and json.loads(json.dumps(record))  # the lab's record stays JSON
         stock = redis.Redis(port=restored.primary().port)
-        _assert_same(original, stock.dump, stock.pttl)
+        _assert_same(original, stock)
         assert stock.get("last") == b"acknowledged just before the snapshot"
         assert stock.dbsize() == 306
         for node in restored.replicas():  # every replica has them too when start() returns
@@ -104,7 +113,7 @@ def test_a_cluster_snapshot_of_3_shards_restores_into_2_with_keys_routed_by_slot
         assert restored.restored_keys == 605
         stock = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", restored.primary(0).port)])
         try:
-            _assert_same(original, stock.dump, stock.pttl)
+            _assert_same(original, stock)
             assert sum(restored.keys_per_shard().values()) == 605 and min(restored.keys_per_shard().values()) > 0
         finally:
             stock.close()
