@@ -46,6 +46,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cluster_startup.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/views_cpu.py
+	$(BIN)/python benchmarks/backup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,6 +8,7 @@ Example::
         print(cluster.table())
 """
 
+from .backup import Snapshot
 from .connect import connect
 from .doctor import doctor
 from .endpoints import Endpoint, PrimaryEndpoint, ReaderEndpoint
@@ -23,6 +24,7 @@ from .errors import (
     PortsExhaustedError,
     ProbeError,
     ScalingError,
+    SnapshotError,
     TopologyStateError,
     UnknownNodeError,
 )
@@ -80,6 +82,8 @@ __all__ = [
     "ReplicationGroup",
     "Role",
     "ScalingError",
+    "Snapshot",
+    "SnapshotError",
     "Standalone",
     "TopologyStateError",
     "UnknownNodeError",

@@ -12,6 +12,7 @@ The hierarchy::
     ├── ClusterNotReadyError        the cluster did not converge before its deadline
     ├── FailoverError               a failover could not be done, or did not finish in time
     ├── ScalingError                a reshard, shard removal or scale-up copy could not be done
+    ├── SnapshotError               a backup could not be taken, found or restored
     ├── ProbeError                  a probe could not read its keys back
     └── NoLabError                  `labkit status/down/attach` found no lab started by `labkit up`
 
@@ -89,6 +90,11 @@ class FailoverError(LabkitError):
 
 class ScalingError(LabkitError):
     """A scaling step could not be done (or a copy did not verify); the message says what to do."""
+
+
+class SnapshotError(LabkitError):
+    """A snapshot (backup) could not be taken, its files are gone, or it cannot be restored
+    into the lab asked for; the message says what to do."""
 
 
 class ProbeError(LabkitError):

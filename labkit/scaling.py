@@ -30,6 +30,7 @@ from ._polling import wait_until
 from ._wire import SLOT_COUNT, parse_cluster_nodes, slot_ranges_by_port
 from .engine import Engine
 from .errors import ConfigurationError, LabkitError, ScalingError, TopologyStateError
+from .keycopy import dump_with_ttl, dumped_batches
 from .node import Node, NodeStatus, Role
 from .ports import BUS_PORT_OFFSET
 
@@ -382,7 +383,7 @@ def _copy_keys(source: Topology, target: Topology, report: Progress) -> tuple[in
     copied = with_ttl = 0
     try:
         for node in source.primaries():
-            for keys, replies in _dumped_batches(node):
+            for keys, replies in dumped_batches(node):
                 out = writer.pipeline(transaction=False)
                 for index, key in enumerate(keys):
                     payload, ttl = replies[2 * index], replies[2 * index + 1]
@@ -398,33 +399,6 @@ def _copy_keys(source: Topology, target: Topology, report: Progress) -> tuple[in
     return copied, with_ttl
 
 
-def _dump_with_ttl(client, keys: list) -> list:
-    """DUMP and PTTL of each key, in one round trip: [payload0, ttl0, payload1, ttl1, ...]."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.dump(key)
-        pipe.pttl(key)
-    return pipe.execute()
-
-
-def _dumped_batches(node: Node):
-    """The keys of one primary, 500 at a time, each batch with its DUMP and PTTL replies."""
-    with node.client(decode_responses=False, socket_timeout=10.0) as reader:
-        for keys in _batches(reader.scan_iter(count=500), 500):
-            yield keys, _dump_with_ttl(reader, keys)
-
-
-def _batches(iterable, size: int):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
     """Every key of the source has the same value and a TTL on the target (and nothing else is there)."""
     checker = target.client(decode_responses=False)
@@ -433,8 +407,8 @@ def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
         if total != copied:
             raise ScalingError(f"the new {target.kind} holds {total} keys but {copied} were copied; run scale_up again.")
         for node in source.primaries():
-            for keys, expected in _dumped_batches(node):
-                found = _dump_with_ttl(checker, keys)
+            for keys, expected in dumped_batches(node):
+                found = dump_with_ttl(checker, keys)
                 for index, key in enumerate(keys):
                     old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
                     new_value, new_ttl = found[2 * index], found[2 * index + 1]

@@ -1,5 +1,5 @@
 """Exercises for notebook 19_persistence_and_durability: AOF through a crash, a snapshot's loss
-predicted, a persistence-less primary made safe.
+predicted, a persistence-less primary made safe, a backup taken from a replica and verified.
 
 Each exercise asks for the engine's own commands (CONFIG SET appendonly / appendfsync, BGSAVE and
 INFO persistence); labkit only sets the scene and plays the crash: the node is killed with SIGKILL
@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
@@ -25,7 +26,7 @@ import redis
 from ..errors import ConfigurationError
 from .core import NotAttempted, Problem, Wrong, as_text, command_calls, expect, use
 
-__all__ = ["NOTEBOOK", "q1", "q2", "q3", "use"]
+__all__ = ["NOTEBOOK", "q1", "q2", "q3", "q4", "use"]
 
 #: The notebook these exercises belong to (labkit.progress() groups by it).
 NOTEBOOK = "19_persistence_and_durability"
@@ -514,6 +515,225 @@ class SafePrimary(Problem):
                 "to a full dataset instead of an empty one")
 
 
+# -- 4 --------------------------------------------------------------------------------------------
+class BackupFromAReplica(Problem):
+    title = "Back up from the replica with BGSAVE, restore it, and verify the copy key by key"
+    takes_answer = True
+    needs = "replication"
+    #: Microseconds per key the replica's saves are slowed down by, so that a save lasts like a big one.
+    SAVE_DELAY_US = 2000
+    hints = (
+        "ElastiCache takes backups from a replica, so that the fork and its copy-on-write memory spare the primary: "
+        "run BGSAVE on restored.client(restored.replicas()[0]), not on restored.client().",
+        "BGSAVE returns at once; wait until the replica's INFO persistence shows rdb_bgsave_in_progress:0 (the backup is "
+        "written), then ex.q4.reprice(), then copy = ex.q4.restore().",
+        "Compare every price:* key of the group with the copy: live = restored.client(); "
+        "answer = sum(1 for key in live.scan_iter('price:*', count=500) if live.get(key) != copy.get(key))",
+    )
+    solution_code = dedent("""
+        ex.q4.prepare(restored)
+        replica = restored.client(restored.replicas()[0])
+        replica.bgsave()
+        while replica.info("persistence")["rdb_bgsave_in_progress"]:
+            time.sleep(0.05)
+        ex.q4.reprice()
+        copy = ex.q4.restore()
+        live = restored.client()
+        answer = sum(1 for key in live.scan_iter("price:*", count=500) if live.get(key) != copy.get(key))
+    """)
+    wrong_answers = (
+        Wrong(dedent("""
+            ex.q4.prepare(restored)
+            primary = restored.client()
+            primary.bgsave()
+            while primary.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q4.reprice()
+            copy = ex.q4.restore()
+            live = restored.client()
+            answer = sum(1 for key in live.scan_iter("price:*", count=500) if live.get(key) != copy.get(key))
+        """), "on the primary", why="the backup taken on the primary"),
+        Wrong(dedent("""
+            ex.q4.prepare(restored)
+            replica = restored.client(restored.replicas()[0])
+            replica.bgsave()
+            ex.q4.reprice()
+            copy = ex.q4.restore()
+            live = restored.client()
+            answer = sum(1 for key in live.scan_iter("price:*", count=500) if live.get(key) != copy.get(key))
+        """), "still being written", why="skips the wait for the save to finish"),
+        Wrong(dedent("""
+            ex.q4.prepare(restored)
+            replica = restored.client(restored.replicas()[0])
+            replica.bgsave()
+            while replica.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q4.reprice()
+            copy = ex.q4.restore()
+            answer = replica.info("persistence")["rdb_changes_since_last_save"]
+        """), "no read on the copy", why="a counter instead of verifying the copy"),
+        Wrong(dedent("""
+            ex.q4.prepare(restored)
+            replica = restored.client(restored.replicas()[0])
+            replica.bgsave()
+            while replica.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            copy = ex.q4.restore()
+            live = restored.client()
+            answer = sum(1 for key in live.scan_iter("price:*", count=500) if live.get(key) != copy.get(key))
+            ex.q4.reprice()
+        """), "ex.q4.reprice()", why="a near miss: compared before the later price changes"),
+        Wrong(dedent("""
+            ex.q4.prepare(restored)
+            replica = restored.client(restored.replicas()[0])
+            replica.bgsave()
+            while replica.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q4.reprice()
+            copy = ex.q4.restore()
+            answer = 0
+        """), "no read on the copy", why="the literal printed in the notebook above"),
+    )
+
+    def prepare(self, group: Any = None, **options: Any) -> None:
+        """Write this run's price list to `group` (a replication group with a replica), then note the counters.
+
+        Example::
+
+            ex.q4.prepare(restored)     # the first line of the exercise cell
+        """
+        from ..topology import ReplicationGroup
+
+        if not isinstance(group, ReplicationGroup):
+            raise TypeError("pass the replication group restored in this section: ex.q4.prepare(restored)")
+        if not group.replicas():
+            raise ConfigurationError("this exercise needs a replication group with a replica: labkit.ReplicationGroup(replicas=1)")
+        super().prepare(topology=group, **options)
+
+    def _replica(self) -> Any:
+        return self.lab.replicas()[0]
+
+    def _node_calls(self) -> dict[str, dict[str, int]]:
+        """INFO commandstats of the primary and of the replica, apart (a backup's place is the point)."""
+        calls = {}
+        for role, node in (("primary", self.lab.primary()), ("replica", self._replica())):
+            with node.client(socket_timeout=2.0) as client:
+                calls[role] = command_calls(client)
+        return calls
+
+    def setup(self, r: Any) -> None:
+        self.prices = self.rng.randint(200, 400)
+        self.changed = self.rng.randint(5, 40)
+        self.repriced: dict[str, Any] | None = None
+        self.copy_lab: Any = None
+        self.copy_reads_before = 0
+        with r.pipeline(transaction=False) as pipe:
+            for sku in range(1, self.prices + 1):
+                pipe.set(f"price:{sku}", f"{self.rng.randint(100, 9999) / 100:.2f}")
+            pipe.execute()
+        r.execute_command("WAIT", len(self.lab.replicas()), 5000)
+        with self._replica().client(socket_timeout=2.0) as replica:
+            # Like a replica holding gigabytes: the save takes a while, so that waiting for it matters.
+            replica.config_set("rdb-key-save-delay", self.SAVE_DELAY_US)
+        self.calls_at_prepare = self._node_calls()
+
+    def reprice(self) -> None:
+        """Price changes made on the primary after your backup (how many is drawn per run, and not printed)."""
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare(restored)')}")
+        calls = self._node_calls()
+        with self._replica().client(socket_timeout=2.0) as replica:
+            saving = bool(int(replica.info("persistence").get("rdb_bgsave_in_progress", 0)))
+        self.repriced = {
+            role: {command: count - self.calls_at_prepare[role].get(command, 0) for command, count in calls[role].items()}
+            for role in calls
+        }
+        self.repriced["saving"] = saving
+        r = self.lab.client()
+        skus = self.rng.sample(range(1, self.prices + 1), self.changed)
+        with r.pipeline(transaction=False) as pipe:
+            for sku in skus:
+                pipe.set(f"price:{sku}", f"{self.rng.randint(10_000, 99_999) / 100:.2f}")  # always a new price
+            pipe.execute()
+        r.execute_command("WAIT", len(self.lab.replicas()), 5000)
+
+    def restore(self) -> Any:
+        """Start a new server from the replica's RDB file (as a restore starts a new cluster); returns a client of it."""
+        from ..topology import Standalone
+
+        if self._baseline is None:
+            raise NotAttempted(f"run the exercise cell from its first line, {self._call('prepare(restored)')}")
+        replica = self._replica()
+        with replica.client(socket_timeout=2.0) as client:
+            written = Path(as_text(client.config_get("dir")["dir"])) / as_text(client.config_get("dbfilename")["dbfilename"])
+        self._stop_copy()
+        copy = Standalone().start()
+        self.copy_lab = copy
+        node = copy.nodes[0]
+        with copy.restarting(node):
+            if written.exists():
+                shutil.copyfile(written, node.datadir / "dump.rdb")
+        client = copy.client()
+        self.copy_reads_before = _reads(client)
+        print(f"a new server started from {replica.name}'s RDB file: {client.dbsize()} keys loaded"
+              if written.exists() else f"{replica.name} has no RDB file, so the new server starts empty")
+        return client
+
+    def _stop_copy(self) -> None:
+        if self.copy_lab is not None:
+            self.copy_lab.stop()
+            self.copy_lab = None
+
+    def cleanup(self, r: Any) -> None:
+        self.repriced = None
+        if getattr(self, "copy_lab", None) is not None:
+            self._stop_copy()
+        if self._topology is None:
+            return
+        for node in self.lab.nodes:
+            if node.is_running():
+                with node.client(socket_timeout=2.0) as client:
+                    client.config_set("rdb-key-save-delay", 0)
+                    _persistence_off(client, node)  # waits for a save under way, then deletes dump.rdb
+        _delete(r, "price:*")
+        r.execute_command("WAIT", len(self.lab.replicas()), 5000)
+
+    def verify(self, r: Any, answer: Any) -> str:
+        repriced = self.repriced
+        expect(repriced is not None, "run ex.q4.reprice() once your backup is written, then ex.q4.restore()")
+        on_replica, on_primary = repriced["replica"], repriced["primary"]
+        expect(not on_replica.get("save") and not on_primary.get("save"),
+               "you used SAVE: it blocks the server until the whole file is written; take the backup with BGSAVE")
+        expect(on_replica.get("bgsave", 0) >= 1 or not on_primary.get("bgsave"),
+               "you took the backup on the primary: ElastiCache takes backups from a replica, so that the fork and its "
+               "copy-on-write memory spare the primary; run BGSAVE on restored.client(restored.replicas()[0])")
+        expect(on_replica.get("bgsave", 0) >= 1, "the replica saw no BGSAVE since prepare(): take the backup there with BGSAVE")
+        expect(not repriced["saving"], "ex.q4.reprice() ran while the backup was still being written: wait until the replica's "
+                                       "INFO persistence shows rdb_bgsave_in_progress:0 before using the backup")
+        expect(self.copy_lab is not None, "restore the backup with copy = ex.q4.restore() after ex.q4.reprice(), then compare")
+        copy = self.copy_lab.client()
+        expect(_reads(copy) - self.copy_reads_before >= self.prices,
+               f"there was no read on the copy of the {self.prices} price:* keys: verify the backup key by key, reading "
+               "each key on the copy (GET) and comparing it with the group")
+        live_keys = sorted(as_text(key) for key in r.scan_iter("price:*", count=500))
+        differ = sum(1 for key, old in zip(live_keys, copy.mget(live_keys)) if r.get(key) != old)
+        try:
+            count = int(answer)
+        except (TypeError, ValueError):
+            count = None
+        expect(count == differ, f"{answer!r} is not the number of prices that differ between the group and the restored copy: "
+                                "compare every price:* key after ex.q4.reprice()")
+        return (f"{differ} of {len(live_keys)} prices changed after the backup, so the copy, restored from the replica's "
+                "snapshot, has their old values: a backup is a point in time, and restoring it loses what came after")
+
+
+def _reads(client: Any) -> int:
+    """Keys looked up on a server so far (INFO stats: hits + misses; an MGET counts each key)."""
+    stats = client.info("stats")
+    return int(stats.get("keyspace_hits", 0)) + int(stats.get("keyspace_misses", 0))
+
+
 q1 = AofThroughACrash()
 q2 = PredictSnapshotLoss()
 q3 = SafePrimary()
+q4 = BackupFromAReplica()

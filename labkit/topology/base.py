@@ -3,6 +3,7 @@ surface that actions (faults, failover, scaling, acl) and probes work through.
 
 That surface, the "Lab protocol": `nodes`, `primaries()`, `require_running()`, `add_nodes(specs)`,
 `discard_nodes(nodes)`, `save_record()`, `roles_frozen()`, `log_event(...)`, `access` / `set_access()`.
+Backups (`snapshot()`, `from_snapshot=`) go through it too (labkit.backup).
 
 Example::
 
@@ -29,6 +30,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..backup import Snapshot, restore_snapshot, take_snapshot
 from ..engine import Engine, find_engine, inspect_binary
 from ..errors import ConfigurationError, TopologyStateError, UnknownNodeError
 from ..faults import FaultEvent, FaultInjection
@@ -37,7 +39,7 @@ from ..ports import PortReservation
 from ..probe import stop_all_probes
 from ..reaper import LabRecord, Watchdog, sweep_orphans
 from ..scaling import scale_up
-from ..state import TopologyState, snapshot
+from ..state import TopologyState, snapshot as read_state
 from ..tls import TlsFiles, make_certificates
 from .placement import placement_problems
 from .spec import LabSpec
@@ -127,6 +129,9 @@ class Topology(FaultInjection):
         self.access: Access | None = None
         #: How many keys scale_up() copied into this topology (None unless it is a scale-up copy).
         self.copied_keys: int | None = None
+        #: The snapshot this topology was started from, and how many of its keys start() restored.
+        self.restored_from: Snapshot | None = None
+        self.restored_keys: int | None = None
         self.lifecycle = Lifecycle.CREATED
         self.nodes: list[Node] = []
         self.engine: Engine | None = None
@@ -172,11 +177,19 @@ class Topology(FaultInjection):
                 self._build(report)
                 self.lifecycle = Lifecycle.RUNNING
                 self.save_record()
+                if self.spec.from_snapshot is not None:
+                    self._restore(self.spec.from_snapshot, report)
             except BaseException:
                 # A start that fails halfway (an error, Ctrl-C, a kernel interrupt) stops what it started.
                 self._teardown()
                 raise
         return self
+
+    def _restore(self, snapshot: Snapshot, report: Progress) -> None:
+        self.restored_keys = restore_snapshot(snapshot, self, report)
+        self.restored_from = snapshot
+        # The snapshot seeded this lab once; copies of its spec (scale_up, add_shard) start without it.
+        self.spec = self.spec.replace(from_snapshot=None)
 
     @classmethod
     def attach_record(cls, record: LabRecord) -> Topology:
@@ -413,7 +426,7 @@ class Topology(FaultInjection):
 
         Example: ``print(cluster.state())`` (a table without ports or timings).
         """
-        return snapshot(self)
+        return read_state(self)
 
     def placement_problems(self) -> list[str]:
         """How the lab's current layout breaks ElastiCache's AZ rules (an empty list: it follows them).
@@ -431,6 +444,18 @@ class Topology(FaultInjection):
             primary = next((node.az for node in members if node.role is Role.PRIMARY), None)
             layout.append((primary, [node.az for node in members if node.role is Role.REPLICA]))
         return placement_problems(layout, self.azs)
+
+    def snapshot(self, progress: Progress | None = None) -> Snapshot:
+        """A backup of this running topology, the ElastiCache way: one RDB file per shard, written by
+        BGSAVE on an up-to-date replica (the primary when there is none). Start a new lab from it
+        with `from_snapshot=`; `snapshot.delete()` (or `with snapshot:`) deletes its files.
+
+        Example::
+
+            snapshot = cluster.snapshot()
+            restored = labkit.Cluster(shards=2, replicas=1, from_snapshot=snapshot).start()
+        """
+        return take_snapshot(self, progress)
 
     def scale_up(self, config: Mapping[str, Any] | None = None, progress: Progress | None = None, **options: Any) -> Topology:
         """Vertical scaling: a new, running topology of the same shape with `config` merged in

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..backup import Snapshot
 from ..errors import ConfigurationError
 from .placement import DEFAULT_AZS, validate_azs
 
@@ -54,6 +55,8 @@ class LabSpec:
     endpoint_propagation_s: float = 0.0
     min_replicas_to_write: int = 0
     min_replicas_max_lag: int = 10
+    #: A Snapshot whose keys the new lab starts with (copied in by start(); a cluster snapshot needs a cluster).
+    from_snapshot: Snapshot | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -87,6 +90,12 @@ class LabSpec:
         object.__setattr__(self, "failure_detection_s", _seconds("failure_detection_s", self.failure_detection_s, 0.1, 60))
         object.__setattr__(self, "endpoint_propagation_s", _seconds("endpoint_propagation_s", self.endpoint_propagation_s, 0, 60))
         check_durability(self.min_replicas_to_write, self.min_replicas_max_lag)
+        if self.from_snapshot is not None:
+            if not isinstance(self.from_snapshot, Snapshot):
+                raise ConfigurationError(
+                    f"from_snapshot must be a labkit.Snapshot, what topology.snapshot() returns (got {self.from_snapshot!r})."
+                )
+            self.from_snapshot.check_restorable(self.kind)
 
     def replace(self, **changes: Any) -> LabSpec:
         """A copy with some fields changed (validated again); `config` may be a mapping.
@@ -101,8 +110,10 @@ class LabSpec:
         return dataclasses.replace(self, **changes)
 
     def as_record(self) -> dict[str, Any]:
-        """The spec as JSON-ready values (written into the lab's record for `labkit.attach()`)."""
-        record = dataclasses.asdict(self)
+        """The spec as JSON-ready values (written into the lab's record for `labkit.attach()`).
+        `from_snapshot` is left out: it seeds a lab once, at start, and is not part of its shape."""
+        record = dataclasses.asdict(self.replace(from_snapshot=None))
+        del record["from_snapshot"]
         record["azs"] = list(self.azs)
         record["config"] = [list(pair) for pair in self.config]
         return record
@@ -119,7 +130,7 @@ class LabSpec:
 
 
 #: The options every topology's constructor takes besides its shape.
-COMMON_OPTIONS = ("server", "config", "node_timeout_ms", "start_timeout", "tls")
+COMMON_OPTIONS = ("server", "config", "node_timeout_ms", "start_timeout", "tls", "from_snapshot")
 
 
 def common_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
