@@ -10,7 +10,7 @@ Example::
 
 from .connect import connect
 from .doctor import doctor
-from .endpoints import Endpoint, PrimaryEndpoint, ReaderEndpoint
+from .endpoints import ConfigurationEndpoint, Endpoint, PrimaryEndpoint, ReaderEndpoint
 from .engine import Engine, find_engine
 from .errors import (
     ClusterNotReadyError,
@@ -50,6 +50,7 @@ __all__ = [
     "AzFailureReport",
     "Cluster",
     "ClusterNotReadyError",
+    "ConfigurationEndpoint",
     "ConfigurationError",
     "Endpoint",
     "Engine",

@@ -3,7 +3,9 @@
 `Link` is a small TCP proxy on 127.0.0.1: whatever connects to `link.port` reaches the target port,
 with every chunk of bytes held back `latency_ms` in each direction (the one-way delay; a round trip
 costs twice that). `cut()` drops every connection through it and refuses new ones, like a lost
-inter-Region link; `restore()` lets traffic through again.
+inter-Region link; `restore()` lets traffic through again. Given `targets` (a function returning
+ports), each new connection goes to the first of those ports that accepts it: a stable address in
+front of changing nodes (what a cluster's configuration endpoint is made of).
 
 Example::
 
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -44,15 +46,27 @@ class LinkStats:
 
 
 class Link:
-    """A TCP proxy on 127.0.0.1 that delays traffic by `latency_ms` each way and can be cut."""
+    """A TCP proxy on 127.0.0.1 that delays traffic by `latency_ms` each way and can be cut.
 
-    def __init__(self, target_port: int, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link") -> None:
+    `targets` (optional): called for each new connection, the ports to try in order; the first that
+    accepts the connection gets it and becomes `target_port`. It runs on the link's event loop, so it
+    must return at once (read a lab's node statuses, never ask a server).
+    """
+
+    def __init__(
+        self, target_port: int, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link",
+        targets: Callable[[], Sequence[int]] | None = None,
+    ) -> None:
         if isinstance(target_port, bool) or not isinstance(target_port, int) or not 0 < target_port < 65536:
             raise ConfigurationError(f"target_port must be a TCP port number (got {target_port!r}): pass e.g. group.primary().port")
         if target_host not in ("127.0.0.1", "localhost"):
             raise ConfigurationError(f"a Link only joins labs on this machine; target_host must be 127.0.0.1 (got {target_host!r})")
+        if targets is not None and not callable(targets):
+            raise ConfigurationError(f"targets must be a function returning ports to try (got {targets!r})")
+        #: Where new connections go (with `targets`: the port the last new connection reached).
         self.target_port = target_port
         self.target_host = "127.0.0.1"
+        self._targets = targets
         self.name = name
         self.latency_ms = latency_ms
         self._reservation = None
@@ -197,12 +211,11 @@ class Link:
         if self._is_cut:
             client_writer.transport.abort()
             return
-        try:
-            target_reader, target_writer = await asyncio.open_connection(self.target_host, self.target_port)
-        except OSError as error:
-            self._note(error)
+        opened = await self._open_target()
+        if opened is None:
             client_writer.transport.abort()
             return
+        target_reader, target_writer = opened
         pair = (client_writer, target_writer)
         self._pairs.add(pair)
         with self._lock:
@@ -214,6 +227,25 @@ class Link:
             for writer in pair:
                 with contextlib.suppress(Exception):
                     writer.transport.abort()
+
+    async def _open_target(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the target (with `targets`: to the first port that accepts), or None."""
+        try:
+            ports = [self.target_port] if self._targets is None else list(self._targets())
+        except Exception as error:  # noqa: BLE001 - a failing chooser is recorded and refuses the connection
+            self._note(error)
+            return None
+        for port in ports:
+            try:
+                opened = await asyncio.open_connection(self.target_host, port)
+            except OSError as error:
+                self._note(error)
+                continue
+            self.target_port = port
+            return opened
+        if not ports:
+            self._note(ConnectionRefusedError("no target to forward to"))
+        return None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: int) -> None:
         """Read chunks as they come and write each one `latency_ms` after it arrived, in order."""

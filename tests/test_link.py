@@ -58,3 +58,25 @@ def test_bad_settings_and_lifecycle_say_what_to_do(standalone):
     finally:
         link.stop()
     link.stop()  # idempotent
+
+
+def test_a_link_with_targets_sends_each_new_connection_to_the_first_port_that_accepts(standalone):
+    from labkit.ports import reserve_ports
+
+    nowhere = reserve_ports(1)  # reserved, never listened on: connecting there is refused
+    live = standalone.nodes[0].port
+    targets = [nowhere.numbers[0], live]
+    try:
+        with Link(nowhere.numbers[0], targets=lambda: list(targets)) as link:
+            client = redis.Redis(port=link.port, socket_timeout=2)
+            assert client.ping() and link.target_port == live
+            targets[:] = []  # nothing to forward to: new connections are refused, with the reason noted
+            with pytest.raises(redis.ConnectionError):
+                redis.Redis(port=link.port, socket_timeout=2, socket_connect_timeout=2).ping()
+            assert "no target" in link.stats().last_error
+            assert client.ping(), "a connection already made stays where it is"
+            client.close()
+    finally:
+        nowhere.release()
+    with pytest.raises(ConfigurationError, match="targets"):
+        Link(live, targets=[live])
