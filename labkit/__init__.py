@@ -11,7 +11,7 @@ Example::
 from .backup import Snapshot
 from .connect import connect
 from .doctor import doctor
-from .endpoints import Endpoint, PrimaryEndpoint, ReaderEndpoint
+from .endpoints import ConfigurationEndpoint, Endpoint, PrimaryEndpoint, ReaderEndpoint
 from .engine import Engine, find_engine
 from .errors import (
     ClusterNotReadyError,
@@ -53,6 +53,7 @@ __all__ = [
     "AzFailureReport",
     "Cluster",
     "ClusterNotReadyError",
+    "ConfigurationEndpoint",
     "ConfigurationError",
     "Endpoint",
     "Engine",

@@ -4,7 +4,9 @@
 with every chunk of bytes held back `latency_ms` in each direction (the one-way delay; a round trip
 costs twice that). `cut()` drops every connection through it and refuses new ones, like a lost
 inter-Region link; `restore()` lets traffic through again. The target may be an endpoint (`group.primary_endpoint`):
-each new connection then goes wherever it points, so the link follows the far side's failovers.
+each new connection then goes wherever it points, so the link follows the far side's failovers. Given
+`targets` (a function returning ports), each new connection goes to the first of those ports that
+accepts it: a stable address in front of changing nodes (what a cluster's configuration endpoint is made of).
 
 Example::
 
@@ -21,13 +23,20 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Protocol, Self, runtime_checkable
 
-from .endpoints import Endpoint
 from .errors import ConfigurationError, LabkitError, TopologyStateError
 from .ports import reserve_ports
+
+
+@runtime_checkable
+class MovingTarget(Protocol):
+    """Anything whose `port` says where to go now: a labkit endpoint (`group.primary_endpoint`)."""
+
+    @property
+    def port(self) -> int: ...
 
 __all__ = ["Link", "LinkStats"]
 
@@ -50,13 +59,18 @@ class Link:
 
     `target_port` is a port, or an endpoint (e.g. `group.primary_endpoint`) that each new
     connection resolves, so the link follows a failover on the far side.
+
+    `targets` (optional): called for each new connection, the ports to try in order; the first that
+    accepts the connection gets it and becomes `target_port`. It runs on the link's event loop, so it
+    must return at once (read a lab's node statuses, never ask a server).
     """
 
     def __init__(
-        self, target_port: int | Endpoint, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link",
+        self, target_port: int | MovingTarget, latency_ms: float = 0.0, *, target_host: str = "127.0.0.1", name: str = "link",
+        targets: Callable[[], Sequence[int]] | None = None,
     ) -> None:
-        if isinstance(target_port, Endpoint):
-            self.target_endpoint: Endpoint | None = target_port
+        if not isinstance(target_port, (bool, int)) and isinstance(target_port, MovingTarget):
+            self.target_endpoint: MovingTarget | None = target_port
             self._target_port = 0
         elif isinstance(target_port, bool) or not isinstance(target_port, int) or not 0 < target_port < 65536:
             raise ConfigurationError(
@@ -66,7 +80,10 @@ class Link:
             self.target_endpoint, self._target_port = None, target_port
         if target_host not in ("127.0.0.1", "localhost"):
             raise ConfigurationError(f"a Link only joins labs on this machine; target_host must be 127.0.0.1 (got {target_host!r})")
+        if targets is not None and not callable(targets):
+            raise ConfigurationError(f"targets must be a function returning ports to try (got {targets!r})")
         self.target_host = "127.0.0.1"
+        self._targets = targets
         self.name = name
         self.latency_ms = latency_ms
         self._reservation = None
@@ -85,7 +102,8 @@ class Link:
     # -- settings ----------------------------------------------------------------------------
     @property
     def target_port(self) -> int:
-        """Where a new connection through the link goes now (an endpoint target is resolved each time)."""
+        """Where a new connection through the link goes now (an endpoint target is resolved each time;
+        with `targets`, the port the last new connection reached)."""
         return self.target_endpoint.port if self.target_endpoint is not None else self._target_port
 
     @property
@@ -223,12 +241,11 @@ class Link:
         if self._is_cut:
             client_writer.transport.abort()
             return
-        try:
-            target_reader, target_writer = await asyncio.open_connection(self.target_host, self.target_port)
-        except OSError as error:
-            self._note(error)
+        opened = await self._open_target()
+        if opened is None:
             client_writer.transport.abort()
             return
+        target_reader, target_writer = opened
         pair = (client_writer, target_writer)
         self._pairs.add(pair)
         with self._lock:
@@ -240,6 +257,25 @@ class Link:
             for writer in pair:
                 with contextlib.suppress(Exception):
                     writer.transport.abort()
+
+    async def _open_target(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the target (with `targets`: to the first port that accepts), or None."""
+        try:
+            ports = [self.target_port] if self._targets is None else list(self._targets())
+        except Exception as error:  # noqa: BLE001 - a failing chooser is recorded and refuses the connection
+            self._note(error)
+            return None
+        for port in ports:
+            try:
+                opened = await asyncio.open_connection(self.target_host, port)
+            except OSError as error:
+                self._note(error)
+                continue
+            self._target_port = port
+            return opened
+        if not ports:
+            self._note(ConnectionRefusedError("no target to forward to"))
+        return None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: int) -> None:
         """Read chunks as they come and write each one `latency_ms` after it arrived, in order."""

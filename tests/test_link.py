@@ -76,3 +76,25 @@ def test_a_link_to_an_endpoint_goes_wherever_it_points_at_each_new_connection(st
             assert first.config_get("port")["port"] == str(standalone.nodes[0].port), "an open one stays where it went"
             first.close()
             second.close()
+
+
+def test_a_link_with_targets_sends_each_new_connection_to_the_first_port_that_accepts(standalone):
+    from labkit.ports import reserve_ports
+
+    nowhere = reserve_ports(1)  # reserved, never listened on: connecting there is refused
+    live = standalone.nodes[0].port
+    targets = [nowhere.numbers[0], live]
+    try:
+        with Link(nowhere.numbers[0], targets=lambda: list(targets)) as link:
+            client = redis.Redis(port=link.port, socket_timeout=2)
+            assert client.ping() and link.target_port == live
+            targets[:] = []  # nothing to forward to: new connections are refused, with the reason noted
+            with pytest.raises(redis.ConnectionError):
+                redis.Redis(port=link.port, socket_timeout=2, socket_connect_timeout=2).ping()
+            assert "no target" in link.stats().last_error
+            assert client.ping(), "a connection already made stays where it is"
+            client.close()
+    finally:
+        nowhere.release()
+    with pytest.raises(ConfigurationError, match="targets"):
+        Link(live, targets=[live])

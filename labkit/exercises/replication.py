@@ -81,7 +81,7 @@ def restore_group(group: Any, timeout: float = 10.0) -> None:
     primary = group.primary()
     if group.primary_endpoint.target != [(HOST, primary.port)]:
         group.primary_endpoint.point_to([(HOST, primary.port)])
-    readers = [(HOST, node.port) for node in group.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
+    readers = [(HOST, node.port) for node in group.reader_nodes()]
     if group.reader_endpoint.target != readers:
         group.reader_endpoint.point_to(readers)
     deadline = time.monotonic() + timeout

@@ -366,6 +366,20 @@ class Topology(FaultInjection):
         """(user, password) labkit connects with once users are applied (labkit.acl), else None."""
         return self.access.admin if self.access is not None else None
 
+    def connection_options(self) -> dict[str, Any]:
+        """What every client of this lab needs besides an address: TLS options (a lab started with
+        tls=True) and labkit's credentials (once users are applied). Endpoint clients use it.
+
+        Example::
+
+            redis.RedisCluster(host="127.0.0.1", port=port, **cluster.connection_options())
+        """
+        options: dict[str, Any] = dict(self.tls_files.client_options()) if self.tls_files is not None else {}
+        admin = self.admin_credentials
+        if admin is not None:
+            options.update(username=admin[0], password=admin[1])
+        return options
+
     @property
     def user_group(self) -> Any:
         """The labkit.acl.UserGroup applied to this lab, if any."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from redis.crc import key_slot
 from .. import scaling
 from .._polling import BackgroundThread, wait_until
 from .._wire import SLOT_COUNT, parse_cluster_nodes
+from ..endpoints import ConfigurationEndpoint
 from ..errors import ClusterNotReadyError, ConfigurationError, FailoverError, LabkitError, UnknownNodeError
 from ..failover import alive, best_replica, check_mode, quick_client
 from ..node import Node, NodeStatus, Role
@@ -77,6 +79,7 @@ class Cluster(Topology):
             client = cluster.client()           # a RedisCluster client
             client.set("user:1", "Ada")
             cluster.primary(0), cluster.replicas(0)
+            rc = cluster.configuration_endpoint.client()   # starts from one stable address, like on ElastiCache
     """
 
     kind = "cluster"
@@ -98,6 +101,8 @@ class Cluster(Topology):
         self.promotions: list[tuple[float, int, str]] = []  # (time.monotonic(), shard, node name)
         self._watcher: BackgroundThread | None = None
         self._watch_clients: dict[int, redis.Redis] = {}
+        self._configuration_endpoint: ConfigurationEndpoint | None = None
+        self._endpoint_lock = threading.Lock()
 
     @property
     def shard_count(self) -> int:
@@ -234,12 +239,35 @@ class Cluster(Topology):
             kwargs.setdefault("load_balancing_strategy", LoadBalancingStrategy.ROUND_ROBIN_REPLICAS)
         kwargs.setdefault("socket_connect_timeout", 1.0)
         kwargs.setdefault("socket_timeout", 5.0)
-        if self.tls_files is not None:
-            kwargs = {**self.tls_files.client_options(), **kwargs}
-        admin = self.admin_credentials
-        if admin is not None:
-            kwargs = {"username": admin[0], "password": admin[1], **kwargs}
+        kwargs = {**self.connection_options(), **kwargs}
         return LabClusterClient(startup_nodes=startup, decode_responses=decode_responses, **kwargs)
+
+    @property
+    def configuration_endpoint(self) -> ConfigurationEndpoint:
+        """One stable address (127.0.0.1 and `.port`) that leads to a live node, like ElastiCache's
+        configuration endpoint: start any cluster client there, even a stock `redis.RedisCluster`;
+        it reads the slot map from that node. Made on first use; stops with the cluster.
+
+        Example::
+
+            endpoint = cluster.configuration_endpoint
+            rc = endpoint.client()
+            stock = redis.RedisCluster(host=endpoint.host, port=endpoint.port, **cluster.connection_options())
+        """
+        self.require_running()
+        with self._endpoint_lock:
+            if self._configuration_endpoint is None:
+                self._configuration_endpoint = ConfigurationEndpoint(
+                    f"clustercfg.{self.lab_id}.cache.local", self._endpoint_nodes,
+                    connection_options=self.connection_options, client_class=LabClusterClient,
+                ).start()
+            return self._configuration_endpoint
+
+    def _endpoint_nodes(self) -> list[tuple[str, int]]:
+        # Where the configuration endpoint may forward a new connection: nodes that are up, primaries first.
+        # (Called on the endpoint's event loop: labkit's record only, no server round trip.)
+        nodes = sorted((node for node in list(self.nodes) if node.status is NodeStatus.UP), key=lambda node: node.role is not Role.PRIMARY)
+        return [("127.0.0.1", node.port) for node in nodes]
 
     def traffic_client(self, socket_timeout: float) -> RedisCluster:
         """A cluster client for background traffic (labkit.Probe) with short timeouts; it keeps
@@ -252,6 +280,10 @@ class Cluster(Topology):
             self._watcher = BackgroundThread(f"labkit-cluster-watcher-{self.lab_id}", self._watch_step, WATCH_INTERVAL_S).start()
 
     def _stop_background(self) -> None:
+        with self._endpoint_lock:
+            if self._configuration_endpoint is not None:
+                self._configuration_endpoint.stop()
+                self._configuration_endpoint = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None

@@ -2,7 +2,7 @@
 
 With `automatic_failover=True` (ElastiCache's Multi-AZ, the default) a monitor thread watches
 the primary and promotes the replica with the least lag when it dies or hangs; the
-`primary_endpoint` follows it and `reader_endpoint` spreads reads over the replicas.
+`primary_endpoint` follows it and `reader_endpoint` spreads connections over the replicas.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class ReplicationGroup(Topology):
             writer = group.primary_endpoint.client()      # follows failovers, like a DNS name
             writer.set("k", "v")
             group.reader_endpoint.client().get("k")       # a replica (eventually "v")
+            group.reader_endpoint.client(az="az-b")       # a replica in az-b while there is one
             group.kill(group.primary())                   # about 1 s later a replica is promoted
 
     `automatic_failover` (Multi-AZ, on by default when there is a replica), `failure_detection_s` (how long the primary
@@ -78,8 +79,12 @@ class ReplicationGroup(Topology):
         self.endpoint_propagation_s = spec.endpoint_propagation_s
         self.min_replicas_to_write = spec.min_replicas_to_write
         self.min_replicas_max_lag = spec.min_replicas_max_lag
-        self._primary_endpoint = PrimaryEndpoint(f"primary.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
-        self._reader_endpoint = ReaderEndpoint(f"reader.{self.lab_id}.cache.local", [], self.endpoint_propagation_s)
+        self._primary_endpoint = PrimaryEndpoint(
+            f"primary.{self.lab_id}.cache.local", [], self.endpoint_propagation_s, azs=self.azs, connection_options=self.connection_options,
+        )
+        self._reader_endpoint = ReaderEndpoint(
+            f"reader.{self.lab_id}.cache.local", [], self.endpoint_propagation_s, azs=self.azs, connection_options=self.connection_options,
+        )
         self._monitor: BackgroundThread | None = None
         self._monitor_client: tuple[int, redis.Redis] | None = None
         self._last_primary_answer = time.monotonic()
@@ -279,11 +284,13 @@ class ReplicationGroup(Topology):
 
     @property
     def reader_endpoint(self) -> ReaderEndpoint:
-        """Every replica; a client made from it sends each command to the next replica.
+        """Every replica that is up (the primary when none is), like ElastiCache's reader endpoint:
+        each new connection reaches the next one in turn and stays there until it reconnects.
 
         Example::
 
             group.reader_endpoint.client().get("k")
+            group.reader_endpoint.client(az="az-b").get("k")    # prefers a replica in az-b
         """
         self._init_endpoints()
         return self._reader_endpoint
@@ -293,17 +300,32 @@ class ReplicationGroup(Topology):
         if not self._primary_endpoint.target and self.nodes and any(node.role is Role.PRIMARY for node in self.nodes):
             self._move_endpoints(immediately=True)
 
+    def reader_nodes(self) -> list[Node]:
+        """The nodes the reader endpoint should lead to: every replica that is up or paused (a hung
+        replica is still behind the name), or the primary when there is none, as on ElastiCache.
+
+        Example::
+
+            [node.name for node in group.reader_nodes()]    # ['replica-1', 'replica-2']
+        """
+        replicas = [node for node in self.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
+        return replicas or [self.primary()]
+
     def _move_endpoints(self, immediately: bool = False) -> None:
         primary = self.primary()
-        readers = [("127.0.0.1", node.port) for node in self.replicas() if node.status in (NodeStatus.UP, NodeStatus.PAUSED)]
-        for endpoint, addresses in ((self._primary_endpoint, [("127.0.0.1", primary.port)]), (self._reader_endpoint, readers)):
+        readers = self.reader_nodes()
+        zones = {("127.0.0.1", node.port): node.az for node in self.nodes}
+        for endpoint, addresses in (
+            (self._primary_endpoint, [("127.0.0.1", primary.port)]),
+            (self._reader_endpoint, [("127.0.0.1", node.port) for node in readers]),
+        ):
             if addresses != endpoint.target:
                 if immediately:
                     delay, endpoint.propagation_delay_s = endpoint.propagation_delay_s, 0.0
-                    endpoint.point_to(addresses)
+                    endpoint.point_to(addresses, zones)
                     endpoint.propagation_delay_s = delay
                 else:
-                    endpoint.point_to(addresses)
+                    endpoint.point_to(addresses, zones)
 
     # -- the Multi-AZ monitor -----------------------------------------------------------------------
     def _monitor_step(self) -> None:
@@ -357,7 +379,7 @@ class ReplicationGroup(Topology):
                 with quick_client(new, 2.0) as client:
                     self._follow_upstream(client, self._upstream_port)  # a secondary Region stays read-only
             new.role, old.role = Role.PRIMARY, Role.REPLICA
-            self.primary_endpoint.point_to([("127.0.0.1", new.port)])  # clients first, bookkeeping after
+            self.primary_endpoint.point_to([("127.0.0.1", new.port)], {("127.0.0.1", new.port): new.az})  # clients first, bookkeeping after
             self.promotions.append((time.monotonic(), new.name))
             self._last_primary_answer = time.monotonic()
             self._no_candidate_logged = False
@@ -403,7 +425,7 @@ class ReplicationGroup(Topology):
                 )
                 self._follow_upstream(replica, self._upstream_port)
                 new.role, old.role = Role.PRIMARY, Role.REPLICA
-                self.primary_endpoint.point_to([("127.0.0.1", new.port)])
+                self.primary_endpoint.point_to([("127.0.0.1", new.port)], {("127.0.0.1", new.port): new.az})
                 primary.replicaof("127.0.0.1", new.port)
             finally:
                 primary.execute_command("CLIENT", "UNPAUSE")
