@@ -118,10 +118,13 @@ class WriterEndpoint(PrimaryEndpoint):
     def address(self) -> Address:
         return self._followed().address
 
-    def resolve_for(self, port: int | None) -> Address:
-        return self._followed().resolve_for(port)
+    def resolve(self, az: str | None = None) -> Address:
+        return self._followed().resolve(az)
 
-    def point_to(self, addresses: list[Address]) -> None:
+    def serves(self, address: Address, az: str | None = None) -> bool:
+        return self._followed().serves(address, az)
+
+    def point_to(self, addresses: list[Address], zones=None) -> None:
         raise TopologyStateError("the writer endpoint follows the primary Region; promote() a secondary Region to move it.")
 
 
