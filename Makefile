@@ -45,6 +45,7 @@ test-redis-oss: $(TEST_STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cluster_startup.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/resharding.py
 	$(BIN)/python benchmarks/views_cpu.py
 	$(BIN)/python benchmarks/backup.py
 

@@ -164,3 +164,58 @@ def slot_map(reply: Any) -> list[tuple[int, int, str, tuple[str, ...]]]:
 def slot_ranges_by_port(reply: Any) -> list[tuple[int, int, int]]:
     """CLUSTER SLOTS as (first, last, port of the owning primary)."""
     return [(int(first), int(last), int(primary[1])) for first, last, primary, *_replicas in reply]
+
+
+# -- atomic slot migration (Valkey >= 9) and redirect counts -----------------------------------------
+#: The states in which a CLUSTER GETSLOTMIGRATIONS job has ended; any other state is a job in progress.
+SLOT_MIGRATION_DONE = ("success", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SlotMigrationJob:
+    """One entry of CLUSTER GETSLOTMIGRATIONS: an atomic slot migration this node exports or imports."""
+
+    name: str
+    operation: str  # "EXPORT" or "IMPORT"
+    slot_ranges: tuple[tuple[int, int], ...]
+    source_id: str
+    target_id: str
+    state: str  # "success", "failed", "cancelled", or a step in progress ("snapshotting", ...)
+    message: str
+
+    @property
+    def done(self) -> bool:
+        return self.state in SLOT_MIGRATION_DONE
+
+    @property
+    def slots(self) -> int:
+        return sum(last - first + 1 for first, last in self.slot_ranges)
+
+
+def slot_migration_jobs(reply: Any) -> list[SlotMigrationJob]:
+    """CLUSTER GETSLOTMIGRATIONS (a list of maps, or of flat [name, value, ...] lists) as jobs."""
+    jobs = []
+    for entry in reply or []:
+        if not isinstance(entry, Mapping):
+            entry = dict(zip(entry[::2], entry[1::2]))
+        fields = {text(name): item for name, item in entry.items()}
+        ranges = []
+        for part in text(fields.get("slot_ranges", "")).split():
+            first, _, last = part.partition("-")
+            ranges.append((int(first), int(last or first)))
+        jobs.append(SlotMigrationJob(
+            text(fields.get("name", "")), text(fields.get("operation", "")), tuple(ranges),
+            text(fields.get("source_node", "")), text(fields.get("target_node", "")),
+            text(fields.get("state", "")), text(fields.get("message", "")),
+        ))
+    return jobs
+
+
+def redirects_sent(errorstats: Mapping[str, Any]) -> dict[str, int]:
+    """{"MOVED": n, "ASK": n}: the redirect replies a node has sent, from its INFO errorstats."""
+    counts = {}
+    for kind in ("MOVED", "ASK"):
+        entry = errorstats.get(f"errorstat_{kind}", {})
+        fields = info_fields(entry) if isinstance(entry, (str, Mapping)) else {}
+        counts[kind] = int(fields.get("count", 0))
+    return counts

@@ -263,12 +263,20 @@ class Probe:
     """Background traffic through a topology, an endpoint or a client, recording every operation.
 
     `target`: a Cluster (its RedisCluster client), a ReplicationGroup (its primary endpoint), a
-    Standalone, an Endpoint, or a redis-py client. `reads` (optional) sends the reads elsewhere,
+    Standalone, an Endpoint, or any redis-py client you made yourself (`redis.Redis(...)`, a stock
+    `redis.RedisCluster(...)`), used as it is and left open. A cluster client follows MOVED and
+    ASK inside redis-py, out of the probe's sight: `cluster.redirect_counts()` reads how many the
+    servers sent. `reads` (optional) sends the reads elsewhere,
     e.g. `group.reader_endpoint` or `cluster.client(read_from_replicas=True)`.
     `wait_for_replicas=N` follows each write with `WAIT N wait_timeout_ms`: a write that fewer
     replicas confirmed is recorded as "not replicated" and not counted as acknowledged.
 
     Example::
+
+        app = redis.RedisCluster(host="127.0.0.1", port=cluster.primary(0).port)
+        with labkit.Probe(app) as probe:      # the application's own client
+            cluster.add_shard()
+        probe.result.failed                   # [] where slots move atomically (Valkey 9)
 
         probe = labkit.Probe(cluster, reads=cluster.client(read_from_replicas=True)).start()
         cluster.kill(cluster.primary(0))

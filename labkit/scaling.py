@@ -1,16 +1,25 @@
 """Scaling: add and remove shards online, rebalance slots, and scale up to bigger nodes.
 
-Slots move the way `valkey-cli --cluster reshard` moves them, in batches: the target is told it
-is IMPORTING, the source that it is MIGRATING, the keys go over with MIGRATE, and then every
-primary learns the new owner (CLUSTER SETSLOT ... NODE). Meanwhile a key of a moving slot is
-served by the source until it has moved and by the target after (clients get ASK, then MOVED);
-a cluster client such as redis-py's RedisCluster follows both, so no operation fails.
+Slots move one of two ways (`method=`):
+
+- `"atomic"` (Valkey >= 9): the source is told `CLUSTER MIGRATESLOTS SLOTSRANGE a b ... NODE
+  <target>`; it copies whole slots to the target in the background, pauses writes for a moment,
+  and the target takes the slots over in one step. labkit polls `CLUSTER GETSLOTMIGRATIONS`
+  until every job has ended. Clients see only MOVED, after the hand-over: no ASK.
+- `"keys"` (every engine), the way `valkey-cli --cluster reshard` does it, in batches: the target
+  is told it is IMPORTING, the source that it is MIGRATING, the keys go over with MIGRATE, and
+  then every primary learns the new owner (CLUSTER SETSLOT ... NODE). Meanwhile a key of a moving
+  slot is served by the source until it has moved and by the target after (clients get ASK, then
+  MOVED). A client must follow ASK to a node it may never have seen: stock redis-py's RedisCluster
+  fails there (AttributeError); labkit's own cluster client follows it.
+
+`"auto"` (the default) picks atomic where the engine has it, asked with COMMAND INFO.
 
 Example::
 
     with labkit.Cluster(shards=3, replicas=1) as cluster:
         shard = cluster.add_shard()                   # 4 shards, 4,096 slots each
-        cluster.remove_shard(shard)                   # back to 3
+        cluster.remove_shard(shard, method="keys")    # back to 3, key by key
         bigger = cluster.scale_up(config={"maxmemory": "128mb"})   # a new cluster with every key
         cluster.stop()                                # after the cut-over
 """
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis
 
 from ._polling import wait_until
-from ._wire import SLOT_COUNT, parse_cluster_nodes, slot_ranges_by_port
+from ._wire import SLOT_COUNT, SlotMigrationJob, parse_cluster_nodes, slot_migration_jobs, slot_ranges_by_port
 from .engine import Engine
 from .errors import ConfigurationError, LabkitError, ScalingError, TopologyStateError
 from .keycopy import dump_with_ttl, dumped_batches
@@ -45,6 +54,11 @@ PARALLEL_SETSLOTS = 64
 SETSLOT_REPLICA_TIMEOUT_MS = 10_000
 SETSLOT_ATTEMPTS = 3
 MIGRATE_TIMEOUT_MS = 5000
+#: How slots can move: "auto" is atomic where the engine has it, else key by key.
+METHODS = ("auto", "atomic", "keys")
+#: How long labkit waits for atomic migrations to end before it cancels them.
+ATOMIC_TIMEOUT_S = 120.0
+ATOMIC_POLL_S = 0.005
 
 Progress = Callable[[str], None]
 
@@ -65,16 +79,14 @@ class ClusterLab(Protocol):
     def discard_nodes(self, nodes: list[Node]) -> None: ...
     def roles_frozen(self) -> contextlib.AbstractContextManager[None]: ...
     def wait_converged(self, timeout: float, error: Callable[[str], LabkitError] | None = None) -> None: ...
-    def rebalance(self, progress: Progress | None = None) -> int: ...
+    def rebalance(self, progress: Progress | None = None, method: str = "auto") -> int: ...
     def log_event(self, action: str, target: str, detail: str = "") -> Any: ...
 
 
 # -- reading the slot map ------------------------------------------------------------------------
-def slot_owners(cluster: ClusterLabLab) -> dict[int, Node]:
+def slot_owners(cluster: ClusterLab) -> dict[int, Node]:
     """slot -> owning primary, from CLUSTER SLOTS of a live primary."""
-    source = next((node for node in cluster.nodes if node.role is Role.PRIMARY and node.status is NodeStatus.UP), None)
-    if source is None:
-        raise TopologyStateError("no primary of this cluster is up to read the slot map from; restart one first.")
+    source = _live_primary(cluster, "read the slot map from")
     by_port = {node.port: node for node in cluster.nodes}
     owners: dict[int, Node] = {}
     with source.client(socket_timeout=5.0) as client:
@@ -85,6 +97,13 @@ def slot_owners(cluster: ClusterLabLab) -> dict[int, Node]:
             for slot in range(int(first), int(last) + 1):
                 owners[slot] = owner
     return owners
+
+
+def _live_primary(cluster: ClusterLab, purpose: str) -> Node:
+    source = next((node for node in cluster.nodes if node.role is Role.PRIMARY and node.status is NodeStatus.UP), None)
+    if source is None:
+        raise TopologyStateError(f"no primary of this cluster is up to {purpose}; restart one first.")
+    return source
 
 
 def balanced_targets(primaries: list[Node]) -> dict[Node, int]:
@@ -113,13 +132,180 @@ def plan_moves(owners: Mapping[int, Node], targets: Mapping[Node, int]) -> list[
     return moves
 
 
+# -- choosing how slots move -----------------------------------------------------------------------
+def atomic_migration_available(cluster: ClusterLab) -> bool:
+    """Whether the engine moves whole slots atomically (CLUSTER MIGRATESLOTS), asked of a live
+    primary with COMMAND INFO rather than guessed from its version.
+
+    Example::
+
+        atomic_migration_available(cluster)      # True on Valkey 9, False on Redis 7.0
+    """
+    with _live_primary(cluster, "ask which commands it has").client(socket_timeout=5.0) as client:
+        reply = client.execute_command("COMMAND INFO", "CLUSTER|MIGRATESLOTS")
+    return bool(reply) and reply[0] is not None
+
+
+def check_method(method: object) -> None:
+    """Raise ConfigurationError unless `method` is one of METHODS."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ConfigurationError(
+            f"method must be 'auto', 'atomic' or 'keys' (got {method!r}): 'atomic' moves whole slots with CLUSTER "
+            "MIGRATESLOTS (Valkey >= 9), 'keys' moves them key by key with MIGRATE, 'auto' picks atomic where it can."
+        )
+
+
+def resolve_method(cluster: ClusterLab, method: str) -> str:
+    """"atomic" or "keys": what `method` means on this cluster's engine (raises if atomic is asked and missing)."""
+    check_method(method)
+    if method == "keys":
+        return "keys"
+    if atomic_migration_available(cluster):
+        return "atomic"
+    if method == "auto":
+        return "keys"
+    engine = cluster.engine.display_name if cluster.engine is not None else "this engine"
+    raise ConfigurationError(
+        f"{engine} has no atomic slot migration (COMMAND INFO knows no CLUSTER MIGRATESLOTS; Valkey 9.0 added it). "
+        "Use method='keys' to move slots key by key (or method='auto', which picks it here)."
+    )
+
+
+def slot_runs(slots: list[int]) -> list[tuple[int, int]]:
+    """Slots as inclusive (first, last) runs of consecutive slots, the SLOTSRANGE arguments.
+
+    Example::
+
+        slot_runs([7, 3, 4, 5])      # [(3, 5), (7, 7)]
+    """
+    runs: list[list[int]] = []
+    for slot in sorted(slots):
+        if runs and runs[-1][1] + 1 == slot:
+            runs[-1][1] = slot
+        else:
+            runs.append([slot, slot])
+    return [(first, last) for first, last in runs]
+
+
 # -- moving slots ----------------------------------------------------------------------------------
-def move_slots(cluster: ClusterLab, moves: list[tuple[int, Node, Node]], progress: Progress | None = None) -> int:
-    """Move slots in batches with CLUSTER SETSLOT and MIGRATE; returns how many keys moved."""
-    report = progress or (lambda _message: None)
+def move_slots(
+    cluster: ClusterLab, moves: list[tuple[int, Node, Node]], progress: Progress | None = None, method: str = "auto",
+) -> int:
+    """Move (slot, source, target) slots, atomically where the engine can (`method="auto"`) or key
+    by key (`method="keys"`); returns how many keys moved (counted before an atomic move).
+
+    Example::
+
+        move_slots(cluster, plan_moves(slot_owners(cluster), balanced_targets(cluster.primaries())))
+    """
+    chosen = resolve_method(cluster, method)
+    if not moves:
+        return 0
     groups: dict[tuple[Node, Node], list[int]] = defaultdict(list)
     for slot, source, target in moves:
         groups[(source, target)].append(slot)
+    if chosen == "atomic":
+        return _move_atomically(cluster, groups, progress or (lambda _message: None))
+    return _move_key_by_key(cluster, groups, progress or (lambda _message: None))
+
+
+def _log_moved(cluster: ClusterLab, source: Node, target: Node, slots: list[int], how: str) -> None:
+    cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"{len(slots)} slots ({slots[0]}..{slots[-1]}) {how}")
+
+
+def _move_atomically(cluster: ClusterLab, groups: dict[tuple[Node, Node], list[int]], report: Progress) -> int:
+    """One CLUSTER MIGRATESLOTS per source (a SLOTSRANGE ... NODE block per target), all sources at
+    once; then poll each source's CLUSTER GETSLOTMIGRATIONS until every job it started has ended."""
+    by_source: dict[Node, list[tuple[Node, list[int]]]] = defaultdict(list)
+    for (source, target), slots in groups.items():
+        by_source[source].append((target, sorted(slots)))
+    clients = {source.port: source.client(socket_timeout=10.0) for source in by_source}
+    started: dict[Node, set[str]] = {}  # source -> names of the jobs it had before ours
+    try:
+        moved_keys = 0
+        for source, parts in by_source.items():
+            client = clients[source.port]
+            pipe = client.pipeline(transaction=False)
+            for _target, slots in parts:
+                for slot in slots:
+                    pipe.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+            moved_keys += sum(int(count) for count in pipe.execute())
+            arguments: list[Any] = []
+            for target, slots in parts:
+                arguments += ["SLOTSRANGE", *(bound for run in slot_runs(slots) for bound in run), "NODE", cluster.node_id(target)]
+            before = {job.name for job in slot_migration_jobs(client.execute_command("CLUSTER", "GETSLOTMIGRATIONS"))}
+            try:
+                client.execute_command("CLUSTER", "MIGRATESLOTS", *arguments)
+            except redis.ResponseError as error:
+                raise ScalingError(
+                    f"{source.name} refused CLUSTER MIGRATESLOTS: {error}. If a slot was left half-moved by hand "
+                    "(MIGRATING/IMPORTING), finish or undo that move first; or use method='keys'.", node=source.name, port=source.port,
+                ) from error
+            started[source] = before
+        _wait_for_jobs(cluster, by_source, started, clients, report)
+        return moved_keys
+    except BaseException:
+        _cancel_migrations(clients, started)
+        raise
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _wait_for_jobs(
+    cluster: ClusterLab, by_source: dict[Node, list[tuple[Node, list[int]]]], started: dict[Node, set[str]],
+    clients: dict[int, redis.Redis], report: Progress,
+) -> None:
+    expected = {source: len(parts) for source, parts in by_source.items()}
+    targets = {(source, cluster.node_id(target)): (target, slots) for source, parts in by_source.items() for target, slots in parts}
+    reported: set[str] = set()
+
+    def all_ended() -> bool:
+        for source in list(expected):
+            jobs = [
+                job for job in slot_migration_jobs(clients[source.port].execute_command("CLUSTER", "GETSLOTMIGRATIONS"))
+                if job.operation == "EXPORT" and job.name not in started[source]
+            ]
+            for job in jobs:
+                if job.state in ("failed", "cancelled"):
+                    raise ScalingError(_job_failure(source, job), node=source.name, port=source.port)
+                if job.state == "success" and job.name not in reported:
+                    reported.add(job.name)
+                    target, slots = targets.get((source, job.target_id), (None, []))
+                    if target is not None:
+                        report(f"moved {len(slots)} slots from {source.name} to {target.name}")
+                        _log_moved(cluster, source, target, slots, "by atomic slot migration")
+            if sum(job.state == "success" for job in jobs) >= expected[source]:
+                del expected[source]
+        return not expected
+
+    wait_until(all_ended, ATOMIC_TIMEOUT_S, ATOMIC_POLL_S, on_timeout=lambda last: ScalingError(
+        f"atomic slot migrations from {', '.join(source.name for source in expected)} did not end within "
+        f"{ATOMIC_TIMEOUT_S:.0f} s{last}; labkit cancelled them. The machine may be overloaded: try again, or method='keys'.",
+    ))
+
+
+def _job_failure(source: Node, job: SlotMigrationJob) -> str:
+    ranges = ", ".join(f"{first}-{last}" for first, last in job.slot_ranges)
+    what = "was cancelled (CLUSTER CANCELSLOTMIGRATIONS)" if job.state == "cancelled" else f"failed: {job.message or 'no reason given'}"
+    return (
+        f"the atomic migration of slots {ranges} from {source.name} {what}. Until the hand-over the slots stay with "
+        "their owner; call rebalance() to move what is left, or use method='keys'."
+    )
+
+
+def _cancel_migrations(clients: dict[int, redis.Redis], started: dict[Node, set[str]]) -> None:
+    """CLUSTER CANCELSLOTMIGRATIONS on every source labkit started jobs on (nothing to cancel is fine)."""
+    for source in started:
+        try:
+            clients[source.port].execute_command("CLUSTER", "CANCELSLOTMIGRATIONS")
+        except redis.ResponseError as error:
+            if "No migrations ongoing" not in str(error):
+                raise
+
+
+def _move_key_by_key(cluster: ClusterLab, groups: dict[tuple[Node, Node], list[int]], report: Progress) -> int:
+    """Move slots in batches with CLUSTER SETSLOT and MIGRATE; returns how many keys moved."""
     primaries = cluster.primaries()
     clients = {
         node.port: node.client(decode_responses=False, socket_timeout=30.0, max_connections=PARALLEL_SETSLOTS + 2)
@@ -133,7 +319,7 @@ def move_slots(cluster: ClusterLab, moves: list[tuple[int, Node, Node]], progres
                     batch = slots[start:start + BATCH_SLOTS]
                     moved_keys += _move_batch(cluster, executor, clients, source, target, batch, primaries)
                 report(f"moved {len(slots)} slots from {source.name} to {target.name}")
-                cluster.log_event("move_slots", f"shard {source.shard}->{target.shard}", f"{len(slots)} slots ({slots[0]}..{slots[-1]})")
+                _log_moved(cluster, source, target, slots, "key by key")
     finally:
         for client in clients.values():
             client.close()
@@ -260,26 +446,36 @@ def _settle(cluster: ClusterLab, timeout: float = 30.0) -> None:
 
 
 # -- the operations -------------------------------------------------------------------------------
-def rebalance(cluster: ClusterLab, progress: Progress | None = None) -> int:
-    """Move slots until every shard owns an equal share; returns the number of slots moved."""
+_HOW = {"atomic": "by atomic slot migration", "keys": "key by key"}
+
+
+def rebalance(cluster: ClusterLab, progress: Progress | None = None, method: str = "auto") -> int:
+    """Move slots until every shard owns an equal share (only each shard's surplus moves);
+    returns the number of slots moved. `method`: "auto", "atomic" or "keys" (see the module)."""
+    check_method(method)
     require_all_up(cluster, "rebalance")
+    chosen = resolve_method(cluster, method)
     with cluster.roles_frozen():
         primaries = sorted(cluster.primaries(), key=lambda node: node.shard)
         moves = plan_moves(slot_owners(cluster), balanced_targets(primaries))
         if not moves:
             return 0
         started = time.monotonic()
-        keys = move_slots(cluster, moves, progress)
+        keys = move_slots(cluster, moves, progress, chosen)
         _settle(cluster)
-    cluster.log_event("rebalance", "cluster", f"{len(moves)} slots and {keys} keys moved in {time.monotonic() - started:.1f} s")
+    cluster.log_event("rebalance", "cluster", f"{len(moves)} slots and {keys} keys moved {_HOW[chosen]} in {time.monotonic() - started:.1f} s")
     return len(moves)
 
 
-def add_shard(cluster: ClusterLab, specs: list[NodeSpec], rebalance: bool = True, progress: Progress | None = None) -> list[Node]:
+def add_shard(
+    cluster: ClusterLab, specs: list[NodeSpec], rebalance: bool = True, progress: Progress | None = None, method: str = "auto",
+) -> list[Node]:
     """Start the nodes of a new shard (`specs`: its primary first), join them to the cluster, and
-    (by default) give the shard its share of slots; returns the new nodes.
+    (by default) give the shard its share of slots, moved by `method`; returns the new nodes.
     The cluster decides where they go (`Cluster.add_shard()`); this is how they join."""
+    check_method(method)
     require_all_up(cluster, "add a shard")
+    chosen = resolve_method(cluster, method)  # before any node starts: "atomic" where it is missing fails here
     report = progress or (lambda _message: None)
     shard = specs[0].shard
     report(f"starting shard {shard}: primary in {specs[0].az}, replicas in {', '.join(spec.az for spec in specs[1:]) or '-'}")
@@ -308,7 +504,7 @@ def add_shard(cluster: ClusterLab, specs: list[NodeSpec], rebalance: bool = True
         raise
     cluster.log_event("add_shard", f"shard {shard}", f"{', '.join(node.name for node in nodes)} joined")
     if rebalance:
-        moved = cluster.rebalance(progress)
+        moved = cluster.rebalance(progress, method=chosen)
         report(f"shard {shard} owns {moved} slots now")
     return nodes
 
@@ -318,9 +514,12 @@ def _knows_all(client: redis.Redis, count: int) -> bool:
     return len(view) >= count and not any(entry["handshake"] for entry in view.values())
 
 
-def remove_shard(cluster: ClusterLab, shard: int, progress: Progress | None = None) -> None:
-    """Move every slot of `shard` to the others, then stop its nodes and make the cluster forget them."""
+def remove_shard(cluster: ClusterLab, shard: int, progress: Progress | None = None, method: str = "auto") -> None:
+    """Move every slot of `shard` to the others (by `method`), then stop its nodes and make the
+    cluster forget them."""
+    check_method(method)
     require_all_up(cluster, "remove a shard")
+    chosen = resolve_method(cluster, method)
     with cluster.roles_frozen():
         leaving = [node for node in cluster.nodes if node.shard == shard]
         leaving_primary = cluster.primary(shard)
@@ -329,7 +528,7 @@ def remove_shard(cluster: ClusterLab, shard: int, progress: Progress | None = No
         targets = balanced_targets(staying)
         targets[leaving_primary] = 0
         moves = plan_moves(owners, targets)
-        keys = move_slots(cluster, moves, progress)
+        keys = move_slots(cluster, moves, progress, chosen)
         ids = [cluster.node_id(node) for node in leaving]
         cluster.discard_nodes(leaving)
         for node in cluster.nodes:
@@ -341,7 +540,7 @@ def remove_shard(cluster: ClusterLab, shard: int, progress: Progress | None = No
                         if "Unknown node" not in str(error):
                             raise
     _settle(cluster)
-    cluster.log_event("remove_shard", f"shard {shard}", f"{len(moves)} slots and {keys} keys moved; {', '.join(node.name for node in leaving)} stopped")
+    cluster.log_event("remove_shard", f"shard {shard}", f"{len(moves)} slots and {keys} keys moved {_HOW[chosen]}; {', '.join(node.name for node in leaving)} stopped")
 
 
 # -- vertical scaling -----------------------------------------------------------------------------

@@ -109,6 +109,25 @@ def test_lost_writes_are_counted_exactly_by_reading_every_key_back(started_pids)
         assert set(verified.lost_keys) == set(victims)
 
 
+def test_a_probe_drives_the_learners_own_stock_clients_and_leaves_them_open(started_pids):
+    with labkit.Cluster(shards=2, replicas=0, azs=("az-a", "az-b")) as cluster, labkit.Standalone() as lab:
+        stock = redis.RedisCluster(host="127.0.0.1", port=cluster.primary(0).port, decode_responses=True)
+        plain = redis.Redis(host="127.0.0.1", port=lab.node0.port, decode_responses=True)
+        for client in (stock, plain):
+            with Probe(client) as probe:
+                eventually(lambda: len(probe.operations) >= 100)
+            result = probe.result
+            assert result.writes and result.reads and result.failed == []
+            assert result.acknowledged_writes == len(result.writes) and result.acknowledged_writes_lost == 0
+            assert client.ping()  # the learner's client is theirs: the probe does not close it
+        # Verification reads back through that same client: a key deleted behind its back is lost.
+        probe = Probe(stock, read=False).start()
+        eventually(lambda: len(probe.operations) >= 20)
+        result = probe.stop(verify=False)
+        cluster.client().delete(result.writes[3].key)
+        assert probe.verify().lost_keys == (result.writes[3].key,)
+
+
 def test_a_paused_node_shows_as_timeouts_and_an_unavailable_window(started_pids):
     with labkit.Standalone() as lab:
         with Probe(lab) as probe:

@@ -60,12 +60,13 @@ def test_the_planner_moves_just_enough_slots_to_balance():
 
 
 # -- real clusters ---------------------------------------------------------------------------------
-def test_add_shard_online_moves_a_balanced_share_and_no_client_operation_fails(started_pids):
+@pytest.mark.parametrize("method", ["auto", "keys"])
+def test_add_shard_online_moves_a_balanced_share_and_no_client_operation_fails(started_pids, method):
     with labkit.Cluster(shards=3, replicas=1) as cluster:
         client = cluster.client()
         keys = _fill(client, 2000)
-        with Probe(cluster) as probe:
-            shard = cluster.add_shard()
+        with Probe(cluster) as probe:  # labkit's cluster client: it follows ASK to the new shard too
+            shard = cluster.add_shard(method=method)
         result = probe.result
         assert shard == 3 and cluster.shards == [0, 1, 2, 3]
         assert cluster.slot_counts() == {0: 4096, 1: 4096, 2: 4096, 3: 4096}
@@ -78,6 +79,8 @@ def test_add_shard_online_moves_a_balanced_share_and_no_client_operation_fails(s
         assert 300 < new_keys  # about a quarter of the keys moved to the new shard
         actions = [event.action for event in cluster.fault_log]
         assert "add_shard" in actions and "move_slots" in actions and "rebalance" in actions
+        how = "atomic" if method == "auto" and cluster.supports_atomic_slot_migration() else "key by key"
+        assert all(how in event.detail for event in cluster.fault_log if event.action == "move_slots")
 
 
 def test_remove_shard_moves_its_slots_away_and_stops_its_nodes(started_pids):

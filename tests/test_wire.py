@@ -7,8 +7,8 @@ import redis
 
 from labkit._polling import BackgroundThread, is_transient, wait_until
 from labkit._wire import (
-    SLOT_COUNT, cluster_node_line, cluster_node_lines, info_fields, parse_cluster_nodes, parse_info, replicas_seen,
-    replication_offset, slot_map, slot_ranges_by_port,
+    SLOT_COUNT, cluster_node_line, cluster_node_lines, info_fields, parse_cluster_nodes, parse_info, redirects_sent,
+    replicas_seen, replication_offset, slot_map, slot_migration_jobs, slot_ranges_by_port,
 )
 
 CLUSTER_NODES = (
@@ -29,6 +29,19 @@ INFO_REPLICATION_PARSED = {  # as redis-py's client.info("replication") returns 
     "master_repl_offset": 20,
 }
 INFO_RAW = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=22532,state=online,offset=14,lag=1\r\nmaster_repl_offset:20\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n"
+
+SOURCE_ID, TARGET_ID = "56f6310738cc9987c6c78b0a8fa4a8a8a62c1e43", "5942b9721c9e02f553dc38f26659dc6cd1377bda"
+GETSLOTMIGRATIONS_RESP2 = [  # the raw RESP2 reply: one flat [name, value, ...] array per job
+    [b"name", b"95b27880c48025fa029957a8c1cd3f2cdfbb5498", b"operation", b"EXPORT", b"slot_ranges", b"0-1 5-5",
+     b"target_node", TARGET_ID.encode(), b"source_node", SOURCE_ID.encode(), b"create_time", 1796278872,
+     b"last_update_time", 1796278872, b"last_ack_time", 1796278872, b"state", b"snapshotting", b"message", b"",
+     b"cow_size", 0, b"remaining_repl_size", 0],
+]
+GETSLOTMIGRATIONS_PARSED = [  # as redis-py 8 returns it: one dict per job
+    {"name": "d1b1", "operation": "IMPORT", "slot_ranges": "9557-10922", "target_node": TARGET_ID, "source_node": SOURCE_ID,
+     "create_time": 1796278063, "last_update_time": 1796278063, "last_ack_time": 1796278063, "state": "failed",
+     "message": "Failed to AUTH to target node: -WRONGPASS", "cow_size": 0, "remaining_repl_size": 0},
+]
 
 
 def test_cluster_nodes_lines_give_flags_slots_and_migrations():
@@ -105,3 +118,19 @@ def test_a_background_thread_records_its_failures_instead_of_swallowing_them():
     finally:
         thread.stop()
     assert isinstance(thread.last_error, ValueError) and not thread.alive
+
+
+def test_slot_migrations_read_from_flat_arrays_and_redis_py_dicts_alike():
+    [job] = slot_migration_jobs(GETSLOTMIGRATIONS_RESP2)
+    assert (job.operation, job.slot_ranges, job.slots) == ("EXPORT", ((0, 1), (5, 5)), 3)
+    assert (job.source_id, job.target_id, job.state, job.done) == (SOURCE_ID, TARGET_ID, "snapshotting", False)
+    [failed] = slot_migration_jobs(GETSLOTMIGRATIONS_PARSED)
+    assert failed.done and failed.state == "failed" and failed.message.startswith("Failed to AUTH")
+    assert slot_migration_jobs([]) == [] and slot_migration_jobs(None) == []
+
+
+def test_redirects_are_read_from_info_errorstats():
+    parsed = {"errorstat_ASK": {"count": 1}, "errorstat_ERR": {"count": 11}, "errorstat_MOVED": {"count": 42}}
+    assert redirects_sent(parsed) == {"MOVED": 42, "ASK": 1}
+    assert redirects_sent({"errorstat_MOVED": "count=3"}) == {"MOVED": 3, "ASK": 0}
+    assert redirects_sent({}) == {"MOVED": 0, "ASK": 0}

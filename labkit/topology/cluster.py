@@ -23,7 +23,7 @@ from redis.crc import key_slot
 
 from .. import scaling
 from .._polling import BackgroundThread, wait_until
-from .._wire import SLOT_COUNT, parse_cluster_nodes
+from .._wire import SLOT_COUNT, parse_cluster_nodes, redirects_sent
 from ..endpoints import ConfigurationEndpoint
 from ..errors import ClusterNotReadyError, ConfigurationError, FailoverError, LabkitError, UnknownNodeError
 from ..failover import alive, best_replica, check_mode, quick_client
@@ -103,6 +103,7 @@ class Cluster(Topology):
         self._watch_clients: dict[int, redis.Redis] = {}
         self._configuration_endpoint: ConfigurationEndpoint | None = None
         self._endpoint_lock = threading.Lock()
+        self._retired_redirects: dict[str, int] = {"MOVED": 0, "ASK": 0}
 
     @property
     def shard_count(self) -> int:
@@ -528,9 +529,12 @@ class Cluster(Topology):
                 return "{" + tag + "}"
         raise UnknownNodeError(f"shard {shard} owns no slot; rebalance() gives it some.")
 
-    def add_shard(self, rebalance: bool = True, progress: Progress | None = None) -> int:
+    def add_shard(self, rebalance: bool = True, progress: Progress | None = None, method: str = "auto") -> int:
         """Add a shard online (a primary and `replicas` replicas placed by the AZ rules), then
         move a balanced share of slots to it while clients keep working; returns its number.
+
+        `method`: "atomic" moves whole slots with CLUSTER MIGRATESLOTS (Valkey >= 9: clients see
+        no ASK), "keys" moves them key by key (every engine), "auto" picks atomic where it can.
 
         Example::
 
@@ -539,6 +543,7 @@ class Cluster(Topology):
         """
         if not isinstance(rebalance, bool):
             raise ConfigurationError(f"rebalance must be True or False (got {rebalance!r}).")
+        scaling.check_method(method)
         scaling.require_all_up(self, "add a shard")
         limit = max_shards(self.replica_count)
         if len(self.shards) + 1 > limit:
@@ -550,31 +555,90 @@ class Cluster(Topology):
         layout = place(shard + 1, self.replica_count, self.azs)[shard]
         specs = [NodeSpec(f"shard-{shard}-primary", Role.PRIMARY, shard, layout.primary)]
         specs += [NodeSpec(f"shard-{shard}-replica-{number}", Role.REPLICA, shard, az) for number, az in enumerate(layout.replicas, start=1)]
-        scaling.add_shard(self, specs, rebalance=rebalance, progress=progress)
+        scaling.add_shard(self, specs, rebalance=rebalance, progress=progress, method=method)
         self.spec = self.spec.replace(shards=len(self.shards))
         return shard
 
-    def remove_shard(self, shard: int, progress: Progress | None = None) -> None:
-        """Move every slot of `shard` to the other shards, then stop and forget its nodes.
+    def remove_shard(self, shard: int, progress: Progress | None = None, method: str = "auto") -> None:
+        """Move every slot of `shard` to the other shards (by `method`, as in add_shard), then
+        stop and forget its nodes.
 
         Example::
 
             cluster.remove_shard(3)
         """
+        scaling.check_method(method)
         self.require_shard(shard)
         if len(self.shards) == 1:
             raise ConfigurationError(f"shard {shard} is the last shard; a cluster needs at least one. Stop the cluster instead.", shard=shard)
-        scaling.remove_shard(self, shard, progress=progress)
+        scaling.remove_shard(self, shard, progress=progress, method=method)
         self.spec = self.spec.replace(shards=len(self.shards))
 
-    def rebalance(self, progress: Progress | None = None) -> int:
-        """Move slots so every shard owns an equal share; returns how many slots moved.
+    def rebalance(self, progress: Progress | None = None, method: str = "auto") -> int:
+        """Move slots so every shard owns an equal share (by `method`, as in add_shard); returns
+        how many slots moved.
 
         Example::
 
             cluster.rebalance()
+            cluster.rebalance(method="keys")     # key by key, as on engines without atomic migration
         """
-        return scaling.rebalance(self, progress=progress)
+        return scaling.rebalance(self, progress=progress, method=method)
+
+    def supports_atomic_slot_migration(self) -> bool:
+        """Whether this cluster's engine moves whole slots atomically (CLUSTER MIGRATESLOTS), asked
+        of a primary with COMMAND INFO: what `method="auto"` picks atomic on.
+
+        Example::
+
+            cluster.supports_atomic_slot_migration()      # True on Valkey 9, False on Redis 7.0
+        """
+        self.require_running()
+        return scaling.atomic_migration_available(self)
+
+    def redirect_counts(self) -> dict[str, int]:
+        """How many MOVED and ASK redirects this cluster's nodes have sent to clients, summed over
+        every node (the engine's own count, INFO errorstats): what clients, a stock one too, had
+        to follow. Each node counts from its start; nodes removed by remove_shard keep counting here.
+
+        Example::
+
+            before = cluster.redirect_counts()           # {"MOVED": 12, "ASK": 0}
+            cluster.add_shard()
+            after = cluster.redirect_counts()
+            {kind: after[kind] - before[kind] for kind in after}
+        """
+        self.require_running()
+        totals = dict(self._retired_redirects)
+        for node in self.nodes:
+            if node.status is NodeStatus.UP:
+                for kind, count in self._redirects_sent(node).items():
+                    totals[kind] += count
+        return totals
+
+    @staticmethod
+    def _redirects_sent(node: Node) -> dict[str, int]:
+        with node.client(socket_timeout=2.0) as client:
+            return redirects_sent(client.info("errorstats"))
+
+    def discard_nodes(self, nodes: list[Node]) -> None:
+        """Stop nodes and drop them from the cluster (see Topology.discard_nodes); the redirects
+        they sent stay in redirect_counts().
+
+        Example::
+
+            cluster.discard_nodes(cluster.replicas(0))
+        """
+        for node in nodes:
+            if node not in self.nodes or node.status is not NodeStatus.UP:
+                continue
+            try:
+                counts = self._redirects_sent(node)
+            except redis.RedisError:
+                counts = {}  # a node that no longer answers takes its count with it
+            for kind, count in counts.items():
+                self._retired_redirects[kind] += count
+        super().discard_nodes(nodes)
 
 
 
