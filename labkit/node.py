@@ -104,12 +104,23 @@ class NodeConfig:
                 # ElastiCache's default: a shard that lost all its nodes does not stop the others.
                 "--cluster-require-full-coverage", "no",
             ]
+            if engine.supports_cluster_ping_interval:
+                # Nodes ping each other every tenth of the node timeout instead of every half, so the
+                # primaries' reports that a primary is down meet sooner: it is marked failed (and its
+                # best replica elected) about 0.3 s earlier with a 1000 ms timeout.
+                args += ["--cluster-ping-interval", str(cluster_ping_interval_ms(self.node_timeout_ms))]
         if self.replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         for name, value in self.settings:
             # Multi-word values ("3600 1", "nosave now") go as separate words, as the server expects.
             args += [f"--{name}", *(str(value).split() or [""])]
         return args
+
+
+def cluster_ping_interval_ms(node_timeout_ms: int) -> int:
+    """How often cluster nodes ping each other: a tenth of the node timeout, at least 100 ms (the
+    cluster's own tick), at most the engine's default of half the node timeout."""
+    return min(node_timeout_ms // 2, max(100, node_timeout_ms // 10))
 
 
 @dataclass(eq=False)
