@@ -293,8 +293,23 @@ class Node:
 
     def is_running(self) -> bool:
         if self._process is not None:
-            return self._process.poll() is None
+            return self._process.poll() is None  # also reaps it once it has exited
         return self.pid is not None and is_our_server(self.pid, self.port)
+
+    def adopt(self, pid: int | None) -> None:
+        """From now on this node's process is `pid`, started by another process (a lab that
+        `labkit up` started is shared: a notebook may restart a node another one killed).
+        A process of ours that has exited is reaped first.
+
+        Example::
+
+            node.adopt(4242)
+        """
+        if self._process is not None:
+            if self._process.poll() is None:
+                raise TopologyStateError(f"node {self.address} still runs as pid {self._process.pid}; it cannot be pid {pid} too.")
+            self._process = None
+        self.pid = pid
 
     # -- helpers ----------------------------------------------------------------------------
     def connection_options(self) -> dict:
@@ -328,7 +343,10 @@ class Node:
             Watchdog.watch(self.pid, self.port)
 
     def as_record(self) -> dict:
-        return {"name": self.name, "port": self.port, "pid": self.pid, "role": self.role.value, "az": self.az, "shard": self.shard}
+        return {
+            "name": self.name, "port": self.port, "pid": self.pid, "role": self.role.value, "az": self.az, "shard": self.shard,
+            "status": self.status.value,
+        }
 
 
 def _connect_readonly(connection: redis.Connection) -> None:
