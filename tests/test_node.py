@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ def test_argv_binds_loopback_with_protected_mode(tmp_path):
     assert "--bind 127.0.0.1" in joined and "--protected-mode yes" in joined
     assert "--cluster-enabled yes" in joined and "--cluster-node-timeout 1500" in joined
     assert "--availability-zone az-b" in joined  # the bundled Valkey supports it
+
+
+def test_cluster_nodes_ping_each_other_often_enough_to_agree_on_a_failure_fast(tmp_path):
+    engine = find_engine()
+    argv = NodeConfig(port=12345, datadir=tmp_path, cluster=True, node_timeout_ms=1000).argv(engine)
+    assert engine.supports_cluster_ping_interval  # the bundled Valkey has it
+    assert argv[argv.index("--cluster-ping-interval") + 1] == "100"  # not the default of half the node timeout
+    without = dataclasses.replace(engine, supports_cluster_ping_interval=False)  # Redis OSS 7.0
+    assert "--cluster-ping-interval" not in NodeConfig(port=1, datadir=tmp_path, cluster=True).argv(without)
+    assert "--cluster-ping-interval" not in NodeConfig(port=1, datadir=tmp_path).argv(engine)
 
 
 def test_multi_word_settings_become_separate_words(tmp_path):

@@ -5,6 +5,11 @@ That surface, the "Lab protocol": `nodes`, `primaries()`, `require_running()`, `
 `discard_nodes(nodes)`, `save_record()`, `roles_frozen()`, `log_event(...)`, `access` / `set_access()`.
 Backups (`snapshot()`, `from_snapshot=`) go through it too (labkit.backup).
 
+A lab `labkit up` started is found again with `attach_record()` (`labkit.attach()`), possibly by
+several processes at once: `roles_frozen()` then also keeps other processes out and brings this
+one up to date first (see labkit.topology.attachment), and a background thread follows what the
+others change until the lab is taken down.
+
 Example::
 
     with Standalone() as lab:
@@ -30,6 +35,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .._polling import BackgroundThread
 from ..backup import Snapshot, restore_snapshot, take_snapshot
 from ..engine import Engine, find_engine, inspect_binary
 from ..errors import ConfigurationError, TopologyStateError, UnknownNodeError
@@ -41,6 +47,7 @@ from ..reaper import LabRecord, Watchdog, sweep_orphans
 from ..scaling import scale_up
 from ..state import TopologyState, snapshot as read_state
 from ..tls import TlsFiles, make_certificates
+from .attachment import Attachment, RecordChanges
 from .placement import placement_problems
 from .spec import LabSpec
 
@@ -48,6 +55,8 @@ if TYPE_CHECKING:
     from ..acl import Access
 
 Progress = Callable[[str], None]
+#: How often an attached lab re-reads its record (the replication group's monitor: every tick).
+FOLLOW_INTERVAL_S = 0.1
 
 
 class Lifecycle(str, enum.Enum):
@@ -141,6 +150,10 @@ class Topology(FaultInjection):
         self.fault_log: list[FaultEvent] = []
         self._ports = PortReservation()
         self._record: LabRecord | None = None
+        #: This process's share of a lab `labkit up` started (None for a lab this process started).
+        self._attachment: Attachment | None = None
+        #: The thread that follows such a lab's record (a subclass may make it its monitor or watcher).
+        self._follower: BackgroundThread | None = None
         self._lock = threading.RLock()
         #: Held while roles are read or changed (the role watcher, the Multi-AZ monitor, a reshard).
         self._roles_lock = threading.RLock()
@@ -192,8 +205,13 @@ class Topology(FaultInjection):
         self.spec = self.spec.replace(from_snapshot=None)
 
     @classmethod
-    def attach_record(cls, record: LabRecord) -> Topology:
+    def attach_record(cls, record: LabRecord, background: bool = True) -> Topology:
         """The running lab `record` describes (one `labkit up` started), rebuilt from its recorded spec.
+
+        With `background=True` a thread follows what other processes change (a node restarted, a
+        replica promoted), runs what a lab started here would run (a replication group's Multi-AZ
+        monitor, in one attached process at a time; a cluster's role watcher), and stops it all
+        quietly when `labkit down` takes the lab away. `background=False` is a one-off look.
 
         Example::
 
@@ -205,21 +223,163 @@ class Topology(FaultInjection):
         topology = cls.from_spec(LabSpec.from_record(record.kind, settings))
         topology.engine = inspect_binary(Path(record.engine_path), source="labkit up")
         topology.workdir = Path(record.workdir)
+        if topology.tls:
+            directory = topology.workdir / "tls"
+            topology.tls_files = TlsFiles(directory / "ca.crt", directory / "node.crt", directory / "node.key")
         topology.detached = True  # attached labs are not stopped at exit: they belong to `labkit up`
         topology.lab_id = record.lab_id
-        topology._record = record  # the class filling in the instance it builds, as start() does
+        # The class filling in the instance it builds, as start() does.
+        topology._record = record
+        topology._attachment = Attachment(record, attend=background)
         for entry in record.nodes:
-            config = topology._node_config(entry["port"], entry["az"])
-            node = Node(config=config, engine=topology.engine, role=Role(entry["role"]), shard=entry["shard"], name=entry["name"], pid=entry["pid"])
-            node.status = NodeStatus.UP if node.is_running() else NodeStatus.DOWN
-            node.on_started.append(topology._node_started)
-            topology.nodes.append(node)
+            topology.nodes.append(topology._node_from_record(entry))
         topology.lifecycle = Lifecycle.RUNNING
-        topology._attached()
+        try:
+            topology._attached()
+            if background:
+                topology._follower = BackgroundThread(
+                    f"labkit-attached-{topology.lab_id}", topology._attached_step, topology._follow_interval_s,
+                ).start()
+                topology._attached_background_started()
+        except BaseException:
+            topology._stop_following()
+            topology._attachment.release()
+            raise
         return topology
+
+    def _node_from_record(self, entry: dict) -> Node:
+        """A Node for a process another labkit process started, as its record entry describes it."""
+        assert self.engine is not None
+        node = Node(
+            config=self._node_config(entry["port"], entry["az"]), engine=self.engine, role=Role(entry["role"]),
+            shard=entry["shard"], name=entry["name"], pid=entry["pid"],
+        )
+        recorded = entry.get("status", "up")
+        if node.is_running():
+            node.status = NodeStatus.PAUSED if recorded == NodeStatus.PAUSED.value else NodeStatus.UP
+        else:
+            node.status = NodeStatus.STOPPED if recorded == NodeStatus.STOPPED.value else NodeStatus.DOWN
+        node.on_started.append(self._node_started)
+        return node
 
     def _attached(self) -> None:
         """Read what a lab found again with attach() needs from its servers (cluster node ids, ...)."""
+
+    #: How often an attached lab's background thread runs `_attached_step` (subclasses may change it).
+    _follow_interval_s: ClassVar[float] = FOLLOW_INTERVAL_S
+
+    def _attached_step(self) -> None:
+        """One tick of an attached lab's background thread: follow the record (subclasses add their work)."""
+        self.follow_record()
+
+    def _attached_background_started(self) -> None:
+        """Called once the background thread of an attached lab runs (a subclass exposes it)."""
+
+    # -- a lab shared with other processes -----------------------------------------------------------
+    def follow_record(self) -> bool:
+        """For a lab found with `labkit.attach()`: adopt what other processes changed in it (a node
+        restarted, killed or paused, a replica promoted); False once it is gone (`labkit down`),
+        and then this object says it is stopped. A lab started here: always True.
+
+        Example::
+
+            lab.follow_record()       # the background thread does this every 0.1 s
+        """
+        attachment = self._attachment
+        if attachment is None:
+            return self.lifecycle is Lifecycle.RUNNING
+        if self.lifecycle is not Lifecycle.RUNNING:
+            return False
+        unchanged = attachment.unchanged()
+        if unchanged is None:
+            self._lab_went_down()
+            return False
+        if not unchanged:
+            with self._roles_lock, attachment.lock:
+                if not self._adopt_record_locked():
+                    return False
+        return True
+
+    def _adopt_record_locked(self) -> bool:
+        """Adopt the record's changes (the record lock is held); False if the lab is gone."""
+        assert self._attachment is not None
+        changes = self._attachment.changes()
+        if changes is None:
+            self._lab_went_down()
+            return False
+        if changes:
+            self._adopt(changes)
+        return True
+
+    def _adopt(self, changes: RecordChanges) -> None:
+        """Apply what another process changed: nodes added or removed, pids, statuses, roles, shards."""
+        primaries_before = {node.shard: node for node in self.nodes if node.role is Role.PRIMARY}
+        removed = [node for node in self.nodes if node.port in changes.removed]
+        for node in removed:
+            self.nodes.remove(node)
+            node.is_running()  # reaps it if this process had started it
+            node.status = NodeStatus.STOPPED
+        if removed:
+            self._nodes_discarded(removed)
+        known = {node.port for node in self.nodes}
+        added = [self._node_from_record(entry) for entry in changes.added if int(entry["port"]) not in known]
+        self.nodes.extend(added)
+        by_port = {node.port: node for node in self.nodes}
+        for before, entry in changes.changed:
+            node = by_port.get(int(entry["port"]))
+            if node is None:
+                continue
+            if entry.get("pid") != before.get("pid") and entry.get("pid") != node.pid and not node.is_running():
+                node.adopt(entry.get("pid"))  # restarted elsewhere (a live process of ours would win: one port, one server)
+            if entry.get("status") != before.get("status") and entry.get("pid") == node.pid:
+                self._adopt_status(node, entry.get("status", "up"))
+            if entry.get("role") != before.get("role"):
+                node.role = Role(entry["role"])
+            if entry.get("shard") != before.get("shard"):
+                node.shard = entry["shard"]
+        if added:
+            self._nodes_adopted(added)
+        self._roles_adopted(primaries_before)
+
+    @staticmethod
+    def _adopt_status(node: Node, recorded: str) -> None:
+        status = NodeStatus(recorded)
+        if not node.is_running():
+            node.status = NodeStatus.STOPPED if status is NodeStatus.STOPPED else NodeStatus.DOWN
+        elif status in (NodeStatus.UP, NodeStatus.PAUSED):
+            node.status = status
+        elif status is NodeStatus.STARTING and node.status not in (NodeStatus.UP, NodeStatus.PAUSED):
+            node.status = status
+
+    def _nodes_adopted(self, nodes: list[Node]) -> None:
+        """What a subclass learns about nodes another process added (a cluster: their node ids)."""
+
+    def _roles_adopted(self, primaries_before: dict[int | None, Node]) -> None:
+        """Called after adopting a record that may have changed roles (a replication group moves its endpoints)."""
+
+    def _lab_went_down(self) -> None:
+        """`labkit down` (another process) took this lab away: stop following it, quietly."""
+        with self._roles_lock:
+            if self.lifecycle is not Lifecycle.RUNNING or self._attachment is None:
+                return
+            self.lifecycle = Lifecycle.STOPPED  # first: views and callers see it at once
+        attachment = self._attachment
+        # Not waiting for the threads: one may be waiting for a lock this thread holds. They end after their step.
+        self._stop_following(wait=False)
+        with attachment.lock:
+            pass  # `labkit down` holds it until every node is stopped
+        for node in self.nodes:
+            node.is_running()  # reaps the nodes this process restarted
+            if node.status is not NodeStatus.DOWN:
+                node.status = NodeStatus.STOPPED
+        attachment.release()
+        self.log_event("stopped", self.kind, "`labkit down` stopped this lab")
+
+    def _stop_following(self, wait: bool = True) -> None:
+        """Stop the background threads of an attached lab (from any thread, its own included)."""
+        self._stop_background(wait)
+        if self._follower is not None:
+            self._follower.stop(wait)
 
     def stop(self) -> Self:
         """Stop every node and delete the lab's files; safe to call twice."""
@@ -229,22 +389,31 @@ class Topology(FaultInjection):
         return self
 
     def _teardown(self) -> None:
-        self._stop_background()
-        for node in self.nodes:
-            node.terminate()
-        for node in self.nodes:
-            node.wait_exit()
-            if node.status is not NodeStatus.DOWN:
-                node.status = NodeStatus.STOPPED
-            if node.pid is not None and not self.detached:
-                Watchdog.forget(node.pid)
-        self._ports.release()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            if not self.detached:
-                Watchdog.forget_directory(self.workdir)
-        if self._record is not None:
-            self._record.delete()
+        self._stop_following()
+        attachment = self._attachment
+        # A lab `labkit up` started may be in use elsewhere: its record goes first (attached processes
+        # stop following it at once) and its lock is held until every node is gone (they wait for that).
+        with attachment.lock if attachment is not None else contextlib.nullcontext():
+            if attachment is not None and self._record is not None:
+                self._record.delete()
+            for node in self.nodes:
+                node.terminate()
+            for node in self.nodes:
+                node.wait_exit()
+                if node.status is not NodeStatus.DOWN:
+                    node.status = NodeStatus.STOPPED
+                if node.pid is not None and not self.detached:
+                    Watchdog.forget(node.pid)
+            self._ports.release()
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                if not self.detached:
+                    Watchdog.forget_directory(self.workdir)
+            if self._record is not None:
+                self._record.delete()
+        if attachment is not None:
+            attachment.release(remove_files=True)
+            attachment.lock.close()
         with _live_labs_lock:
             _live_labs.discard(self)
         self.lifecycle = Lifecycle.STOPPED
@@ -258,8 +427,8 @@ class Topology(FaultInjection):
         self.stop()
 
     # -- building blocks for subclasses -------------------------------------------------------
-    def _stop_background(self) -> None:
-        """Stop monitor threads (failover monitor, role watcher) before the nodes go."""
+    def _stop_background(self, wait: bool = True) -> None:
+        """Stop monitor threads (failover monitor, role watcher) before the nodes go; `wait`: until they ended."""
 
     def _build(self, progress: Progress) -> None:
         raise NotImplementedError
@@ -279,7 +448,13 @@ class Topology(FaultInjection):
     # -- the surface actions work through (the Lab protocol) -------------------------------------
     def require_running(self) -> None:
         """Raise TopologyStateError unless the lab is running."""
+        if self.lifecycle is Lifecycle.RUNNING and self._attachment is not None and not self._attachment.exists():
+            self._lab_went_down()
         if self.lifecycle is not Lifecycle.RUNNING:
+            if self._attachment is not None:
+                raise TopologyStateError(
+                    f"this {self.kind} was stopped by `labkit down`; start a new one with `labkit up` and `labkit.attach()` it again."
+                )
             raise TopologyStateError(
                 f"this {self.kind} is {self.lifecycle}; call start() (or use `with`) before using it."
             )
@@ -345,16 +520,42 @@ class Topology(FaultInjection):
         """What a subclass forgets about discarded nodes (a cluster: their node ids)."""
 
     def save_record(self) -> None:
-        """Write the lab's record (nodes, pids, spec) so cleanup and `labkit.attach()` find it."""
-        if self._record is not None:
+        """Write the lab's record (nodes, pids, spec) so cleanup and `labkit.attach()` find it.
+        For a lab shared with other processes, what they changed meanwhile is adopted first."""
+        if self._record is None:
+            return
+        attachment = self._attachment
+        if attachment is None:
             self._record.nodes = [node.as_record() for node in self.nodes]
             self._record.save()
+            return
+        with attachment.lock:
+            if not self._adopt_record_locked():
+                return  # gone: nothing to write to
+            self._record.nodes = [node.as_record() for node in self.nodes]
+            attachment.saved(self._record.save(), self._record.nodes)
 
     @contextlib.contextmanager
     def roles_frozen(self) -> Iterator[None]:
-        """`with lab.roles_frozen():` no background thread changes roles inside (a reshard plans on them)."""
+        """`with lab.roles_frozen():` no background thread changes roles inside (a reshard plans on them).
+
+        For a lab `labkit up` started, no other process changes it either: what they changed is
+        adopted on entry, and what changed inside is written to the lab's record on exit. Raises
+        TopologyStateError if `labkit down` took the lab away.
+        """
         with self._roles_lock:
-            yield
+            attachment = self._attachment
+            if attachment is None:
+                yield
+                return
+            with attachment.lock:
+                if not self._adopt_record_locked():
+                    self.require_running()  # raises: the lab is gone
+                try:
+                    yield
+                finally:
+                    if self.lifecycle is Lifecycle.RUNNING and attachment.exists():
+                        self.save_record()
 
     def set_access(self, access: Access | None) -> None:
         """Remember what every node must have (labkit.acl's admin user and user group); nodes

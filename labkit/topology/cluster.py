@@ -168,10 +168,30 @@ class Cluster(Topology):
             self.node_ids.pop(node.port, None)
 
     def _attached(self) -> None:
-        for node in self.nodes:
+        self._nodes_adopted(self.nodes)
+        self.sync_roles()  # the record holds the roles of its last write; the cluster may have failed over since
+
+    def _nodes_adopted(self, nodes: list[Node]) -> None:
+        for node in nodes:
             if node.status is NodeStatus.UP:
                 with node.client(socket_timeout=5.0) as client:
                     self.node_ids[node.port] = client.execute_command("CLUSTER", "MYID")
+
+    # Attached from another process: the background thread follows the record and re-reads roles.
+    def _attached_background_started(self) -> None:
+        self._watcher = self._follower
+
+    def _attached_step(self) -> None:
+        if self.follow_record():
+            self.sync_roles()
+
+    def _roles_adopted(self, primaries_before: dict) -> None:
+        for shard in self.shards:
+            new = next((node for node in self.nodes if node.shard == shard and node.role is Role.PRIMARY), None)
+            old = primaries_before.get(shard)
+            if new is not None and new is not old:
+                self.promotions.append((time.monotonic(), shard, new.name))
+                self.log_event("promoted", new.name, f"shard {shard}: {new.name} in {new.az} is primary now (was {old.name if old else 'none'})")
 
     def _attach_replicas(self, clients: dict[int, redis.Redis]) -> None:
         waiting = list(self._all_replicas())
@@ -280,13 +300,13 @@ class Cluster(Topology):
         if not self.detached:
             self._watcher = BackgroundThread(f"labkit-cluster-watcher-{self.lab_id}", self._watch_step, WATCH_INTERVAL_S).start()
 
-    def _stop_background(self) -> None:
+    def _stop_background(self, wait: bool = True) -> None:
         with self._endpoint_lock:
             if self._configuration_endpoint is not None:
                 self._configuration_endpoint.stop()
                 self._configuration_endpoint = None
         if self._watcher is not None:
-            self._watcher.stop()
+            self._watcher.stop(wait)
             self._watcher = None
         with self._roles_lock:
             for client in self._watch_clients.values():
@@ -318,6 +338,7 @@ class Cluster(Topology):
             view = self._cluster_view()
             if not view:
                 return self
+            roles_before = [(node.role, node.shard) for node in self.nodes]
             by_id = {entry["id"]: port for port, entry in view.items()}
             for shard in self.shards:
                 members = [node for node in self.nodes if node.shard == shard]
@@ -340,6 +361,8 @@ class Cluster(Topology):
                     if master.shard != node.shard and master.role is Role.PRIMARY:
                         self.log_event("replica_moved", node.name, f"the engine moved it from shard {node.shard} to shard {master.shard}")
                         node.shard = master.shard
+            if self.detached and roles_before != [(node.role, node.shard) for node in self.nodes]:
+                self.save_record()  # other processes attached to this lab see the new roles at once
         return self
 
     # -- failover ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the primary and promotes the replica with the least lag when it dies or hangs; t
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from ..endpoints import PrimaryEndpoint, ReaderEndpoint
 from ..errors import ClusterNotReadyError, ConfigurationError, FailoverError, TopologyStateError, UnknownNodeError
 from ..failover import MONITOR_INTERVAL_S, ReplicaLag, ReplicaOffset, alive, best_replica, check_mode, ping, quick_client
 from ..node import Node, NodeStatus, Role
-from .base import NodeSpec, Progress, Topology
+from .base import Lifecycle, NodeSpec, Progress, Topology
 from .placement import DEFAULT_AZS, place
 from .readiness import ReplicasLinked
 from .spec import MAX_REPLICAS, LabSpec, check_durability, common_options
@@ -86,7 +87,7 @@ class ReplicationGroup(Topology):
             f"reader.{self.lab_id}.cache.local", [], self.endpoint_propagation_s, azs=self.azs, connection_options=self.connection_options,
         )
         self._monitor: BackgroundThread | None = None
-        self._monitor_client: tuple[int, redis.Redis] | None = None
+        self._monitor_client: tuple[tuple[int, tuple[str, str] | None], redis.Redis] | None = None
         self._last_primary_answer = time.monotonic()
         #: Held by every change of roles: the monitor's promotions, manual failovers, demotions, restarts.
         self._failover_lock = threading.RLock()
@@ -125,10 +126,14 @@ class ReplicationGroup(Topology):
             self._last_primary_answer = time.monotonic()
             self._monitor = BackgroundThread(f"labkit-failover-monitor-{self.lab_id}", self._monitor_step, MONITOR_INTERVAL_S).start()
 
-    def _stop_background(self) -> None:
+    def _stop_background(self, wait: bool = True) -> None:
         if self._monitor is not None:
-            self._monitor.stop()
+            self._monitor.stop(wait)
             self._monitor = None
+        if wait:  # else the monitor thread may still be using its client: it closes it itself
+            self._close_monitor_client()
+
+    def _close_monitor_client(self) -> None:
         if self._monitor_client is not None:
             self._monitor_client[1].close()
             self._monitor_client = None
@@ -172,6 +177,69 @@ class ReplicationGroup(Topology):
             client.replicaof("no", "one")
         else:
             client.replicaof("127.0.0.1", port)
+
+    # -- a group `labkit up` started, attached from here ---------------------------------------------
+    # Every attached process follows the record every tick; the one holding the monitor lease also
+    # runs the Multi-AZ monitor (promotions are written to the record, the others adopt them).
+    _follow_interval_s = MONITOR_INTERVAL_S
+
+    def _attached_background_started(self) -> None:
+        if self.automatic_failover:
+            self._monitor = self._follower  # the same thread: it follows, and monitors once it holds the lease
+
+    def _attached_step(self) -> None:
+        if not self.follow_record():
+            self._close_monitor_client()
+            return
+        if not self.automatic_failover:
+            return
+        assert self._attachment is not None
+        lease = self._attachment.monitor
+        if not lease.holding:
+            if not lease.acquire(note=str(os.getpid())):
+                self._last_primary_answer = time.monotonic()  # another process watches the primary
+                return
+            self._take_over_monitor()
+        try:
+            self._monitor_step()
+        except TopologyStateError:
+            if self.lifecycle is Lifecycle.RUNNING:
+                raise  # else `labkit down` took the lab away in the middle of the step: nothing to report
+
+    def _take_over_monitor(self) -> None:
+        """This process now runs the Multi-AZ monitor: find nodes that still think they are primary
+        (a paused old primary the previous monitor had not demoted yet)."""
+        self._last_primary_answer = time.monotonic()
+        with self._failover_lock, self.roles_frozen():
+            primary = self.primary()
+            stale = set()
+            for node in self.nodes:
+                if node is primary or node in self._partitioned:
+                    continue
+                if node.status is NodeStatus.PAUSED:
+                    stale.add(node)  # it answers nothing now: demoted once resumed
+                    continue
+                if not alive(node):
+                    continue  # a restart makes it a replica of the primary anyway
+                try:
+                    with quick_client(node, 1.0) as client:
+                        role = client.execute_command("ROLE")
+                except redis.RedisError:
+                    stale.add(node)
+                    continue
+                if role[0] == "master" or int(role[2]) != primary.port:
+                    stale.add(node)
+            self._to_demote = stale
+        self.log_event("monitor", "group", f"this process (pid {os.getpid()}) runs the Multi-AZ monitor of the group now")
+
+    def _roles_adopted(self, primaries_before: dict) -> None:
+        new = self.primary()
+        if primaries_before.get(0) is not new:
+            self.promotions.append((time.monotonic(), new.name))
+            self._last_primary_answer = time.monotonic()
+            self._to_demote.discard(new)
+            self.log_event("failover", new.name, f"{new.name} in {new.az} is primary now (changed by another process attached to this group)")
+        self._move_endpoints()
 
     # -- looking things up ----------------------------------------------------------------------
     def primary(self, shard: int = 0) -> Node:
@@ -330,10 +398,13 @@ class ReplicationGroup(Topology):
     # -- the Multi-AZ monitor -----------------------------------------------------------------------
     def _monitor_step(self) -> None:
         primary = self.primary()
-        if self._monitor_client is None or self._monitor_client[0] != primary.port:
+        # A new primary, or new credentials (a user group that disabled `default`): a new client, or
+        # the old connection's refusals would look like a silent primary.
+        key = (primary.port, primary.credentials)
+        if self._monitor_client is None or self._monitor_client[0] != key:
             if self._monitor_client is not None:
                 self._monitor_client[1].close()
-            self._monitor_client = (primary.port, quick_client(primary))
+            self._monitor_client = (key, quick_client(primary))
         if ping(self._monitor_client[1]):
             self._last_primary_answer = time.monotonic()
             self._no_candidate_logged = False
@@ -341,12 +412,16 @@ class ReplicationGroup(Topology):
             return
         silent_for = time.monotonic() - self._last_primary_answer
         if silent_for >= self.failure_detection_s:
-            self._promote(None, f"the primary ({primary.name}, port {primary.port}) did not answer for {silent_for:.2f} s", graceful=False)
+            self._promote(
+                None, f"the primary ({primary.name}, port {primary.port}) did not answer for {silent_for:.2f} s", graceful=False, suspect=primary,
+            )
 
     def _demote_stale_primaries(self) -> None:
         """A paused or restarted old primary that still thinks it is primary becomes a replica.
         Called from the monitor thread and from resume(): both go through the failover lock."""
-        with self._failover_lock:
+        if not self._to_demote:
+            return
+        with self._failover_lock, self.roles_frozen():
             self._demote_stale_primaries_locked()
 
     def _demote_stale_primaries_locked(self) -> None:
@@ -361,10 +436,13 @@ class ReplicationGroup(Topology):
                 self.log_event("rejoin", node.name, f"now a replica of {self.primary().name}")
                 self._move_endpoints()
 
-    def _promote(self, chosen: Node | None, reason: str, graceful: bool) -> Node | None:
-        """Promote `chosen` (or the replica with the least lag), repoint everyone, move the endpoints."""
-        with self._failover_lock:
+    def _promote(self, chosen: Node | None, reason: str, graceful: bool, suspect: Node | None = None) -> Node | None:
+        """Promote `chosen` (or the replica with the least lag), repoint everyone, move the endpoints.
+        `suspect`: the primary the monitor found silent (if it is no longer primary, nothing is done)."""
+        with self._failover_lock, self.roles_frozen():
             old = self.primary()
+            if suspect is not None and old is not suspect:
+                return None  # another process attached to this group replaced it meanwhile
             candidates = [chosen] if chosen is not None else [node for node in self.replicas() if node not in self._to_demote]
             new, offsets = best_replica(candidates)
             if new is None:
@@ -444,6 +522,7 @@ class ReplicationGroup(Topology):
             group.failover(to="replica-2", mode="force")
         """
         self.require_running()
+        self.follow_record()  # a lab shared with other processes: start from its current roles
         check_mode(mode)
         if mode == "takeover":
             raise FailoverError("'takeover' exists only in cluster mode; use mode='graceful' or 'force'.")
@@ -546,7 +625,7 @@ class ReplicationGroup(Topology):
             wait_until(lambda: node.role is not Role.PRIMARY, self.failure_detection_s + timeout)
 
     def _after_restart(self, node: Node, timeout: float) -> None:
-        with self._failover_lock:
+        with self._failover_lock, self.roles_frozen():
             self._partitioned.discard(node)
             primary = self.primary()
             if node is not primary:
