@@ -90,3 +90,31 @@ def restore_batch(writer: Any, keys: list, replies: list) -> tuple[int, int]:
     if restored:
         pipe.execute()
     return restored, with_ttl
+
+
+def same_value(source: Any, target: Any, key: Any) -> bool:
+    """Whether `key` holds the same value on two servers, compared by type (not by DUMP payload).
+
+    Two equal values may serialize differently: a small set kept as a hash table (Redis 7.0) lists its
+    members in another order after RESTORE. Use it when DUMP payloads differ.
+
+    Example::
+
+        same_value(old_node.client(), new_cluster.client(), "user:1")
+    """
+    kind, other = (_text(client.type(key)) for client in (source, target))
+    if kind != other:
+        return False
+    read = {
+        "string": lambda client: client.get(key),
+        "hash": lambda client: client.hgetall(key),
+        "set": lambda client: client.smembers(key),
+        "zset": lambda client: client.zrange(key, 0, -1, withscores=True),
+        "list": lambda client: client.lrange(key, 0, -1),
+        "stream": lambda client: client.xrange(key),
+    }.get(kind)
+    return read is not None and read(source) == read(target)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -39,7 +39,7 @@ from ._polling import wait_until
 from ._wire import SLOT_COUNT, SlotMigrationJob, parse_cluster_nodes, slot_migration_jobs, slot_ranges_by_port
 from .engine import Engine
 from .errors import ConfigurationError, LabkitError, ScalingError, TopologyStateError
-from .keycopy import dump_with_ttl, dumped_batches
+from .keycopy import dump_with_ttl, dumped_batches, same_value
 from .node import Node, NodeStatus, Role
 from .ports import BUS_PORT_OFFSET
 
@@ -606,14 +606,16 @@ def _verify_copy(source: Topology, target: Topology, copied: int) -> None:
         if total != copied:
             raise ScalingError(f"the new {target.kind} holds {total} keys but {copied} were copied; run scale_up again.")
         for node in source.primaries():
-            for keys, expected in dumped_batches(node):
-                found = dump_with_ttl(checker, keys)
-                for index, key in enumerate(keys):
-                    old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
-                    new_value, new_ttl = found[2 * index], found[2 * index + 1]
-                    if old_value is None or old_ttl == -2:
-                        continue
-                    if new_value != old_value or (old_ttl > 0) != (new_ttl > 0):
-                        raise ScalingError(f"key {key!r} differs after the copy (value or TTL); run scale_up again.")
+            with node.client(decode_responses=False) as original:
+                for keys, expected in dumped_batches(node):
+                    found = dump_with_ttl(checker, keys)
+                    for index, key in enumerate(keys):
+                        old_value, old_ttl = expected[2 * index], expected[2 * index + 1]
+                        new_value, new_ttl = found[2 * index], found[2 * index + 1]
+                        if old_value is None or old_ttl == -2:
+                            continue
+                        same = new_value == old_value or (new_value is not None and same_value(original, checker, key))
+                        if not same or (old_ttl > 0) != (new_ttl > 0):
+                            raise ScalingError(f"key {key!r} differs after the copy (value or TTL); run scale_up again.")
     finally:
         checker.close()

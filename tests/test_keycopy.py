@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from labkit.keycopy import batches, dump_with_ttl, dumped_batches, restore_batch
+import labkit
+from labkit.keycopy import batches, dump_with_ttl, dumped_batches, restore_batch, same_value
 
 
 def test_batches_cut_an_iterable_into_lists_of_the_given_size():
@@ -29,3 +30,17 @@ def test_dumped_keys_restore_with_their_values_and_ttls(standalone, fresh_client
     finally:
         other.flushdb()
         other.close()
+
+
+def test_same_value_compares_by_type_not_by_payload(standalone):
+    with labkit.Standalone() as other:
+        a, b = standalone.client(), other.client()
+        try:
+            a.sadd("same:set", "x", "y"), b.sadd("same:set", "y", "x")
+            a.hset("same:hash", mapping={"f": "1"}), b.hset("same:hash", mapping={"f": "2"})
+            a.set("same:kind", "1"), b.rpush("same:kind", "1")
+            assert same_value(a, b, "same:set")
+            assert not same_value(a, b, "same:hash")
+            assert not same_value(a, b, "same:kind"), "a string and a list are never the same value"
+        finally:
+            a.delete("same:set", "same:hash", "same:kind")
