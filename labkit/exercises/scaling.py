@@ -65,12 +65,8 @@ def _open_marks(client: redis.Redis, slot: int) -> list[str]:
 
 
 def has_atomic_slot_migration(lab: Any) -> bool:
-    """Whether the engine has CLUSTER MIGRATESLOTS (Valkey 9), read from COMMAND INFO CLUSTER."""
-    with _primaries(lab)[0].client(socket_timeout=2.0) as client:
-        info = client.execute_command("COMMAND", "INFO", "CLUSTER")
-    entry = info.get("cluster") if isinstance(info, dict) else None
-    subcommands = entry.get("subcommands", []) if isinstance(entry, dict) else []
-    return any(str(sub[0] if isinstance(sub, (list, tuple)) else sub).lower() == "cluster|migrateslots" for sub in subcommands)
+    """Whether the engine has CLUSTER MIGRATESLOTS (Valkey 9): the cluster asks a primary."""
+    return lab.supports_atomic_slot_migration()
 
 
 def _asm_active(client: redis.Redis) -> bool:
