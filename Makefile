@@ -29,13 +29,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
-# Every test and notebook on the bundled Valkey, then the notebooks that promise to work on your own
-# server, run against a local cluster and a replication group's primary through LABKIT_REDIS_URL.
+# Every test and notebook on the bundled Valkey, with the notebooks that promise to work on your own
+# server run against a local cluster and a replication group's primary (tests/test_own_server.py).
 # JOBS parallel workers (conftest.py keeps each notebook on one worker); JOBS=1 runs one at a time.
 JOBS ?= 4
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --nbval-lax tests notebooks
-	$(BIN)/python tools/own_server.py
 
 # The course on a second engine: REDIS_OSS=/path/to/redis-server (Redis OSS >= 7.0); .ci/run uses Debian's.
 test-redis-oss: $(TEST_STAMP)

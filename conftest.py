@@ -5,7 +5,8 @@ sooner than one. The work units are:
 
 - one notebook: nbval runs its cells one after another in one kernel, so they stay together, in order;
 - one test module: its tests share module-level labs;
-- except the exercise harness, whose cases (one notebook each) are independent units.
+- except the exercise harness, whose cases (one notebook each) are independent units, and the two
+  own-server runs (tests/test_own_server.py), one unit each.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import pytest
 
 HARNESS = "tests/test_exercises_in_notebooks.py"
+OWN_SERVER = "tests/test_own_server.py"
 
 
 def _work_unit(nodeid: str) -> str:
-    if nodeid.startswith(HARNESS + "::"):
+    if nodeid.startswith((HARNESS + "::", OWN_SERVER + "::")):
         return nodeid
     return nodeid.split("::", 1)[0] if ".ipynb::" in nodeid else nodeid.rsplit("::", 1)[0]
 
@@ -24,7 +26,13 @@ def _work_unit(nodeid: str) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The longest units first (each notebook, run by nbval or tried by the harness), so that no worker
     # is left with a long one at the end while the others wait.
-    items.sort(key=lambda item: 0 if item.path.suffix == ".ipynb" or item.nodeid.startswith(HARNESS) else 1)
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> int:
+    if item.nodeid.startswith(OWN_SERVER):
+        return 0  # two whole runs of twelve notebooks each
+    return 1 if item.path.suffix == ".ipynb" or item.nodeid.startswith(HARNESS) else 2
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -11,6 +11,7 @@ Where Chromium or Playwright is missing the test skips with the reason; LABKIT_R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -176,6 +177,7 @@ def chromium():
 
 @pytest.mark.timeout(600)
 def test_every_view_renders_in_jupyterlab_in_chromium(chromium, jupyterlab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     executable = chromium
@@ -199,7 +201,13 @@ def test_every_view_renders_in_jupyterlab_in_chromium(chromium, jupyterlab):
                 timeout=400_000, polling=500,
             )
             state = page.evaluate(NOTEBOOK_STATE)
-            page.wait_for_timeout(1500)  # let the last widget messages draw
+            # Let the last widget messages draw: every plot gets its data (under load this takes a while;
+            # if one never does, the assertions below say which).
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(
+                    f"() => {{ const plots = ({PLOTS})(); return plots.length >= {EXPECTED_PLOTS} && plots.every(plot => plot.traces > 0); }}",
+                    timeout=60_000, polling=250,
+                )
             page.screenshot(path=str(ARTIFACTS / "appendix_live_views.png"), full_page=True)
             plots = page.evaluate(PLOTS)
             for index, plot in enumerate(page.locator(".js-plotly-plot").all()):
