@@ -272,6 +272,10 @@ class PromoteByHand(Problem):
             promoted.replicaof("no", "one")
             answer = promoted.llen("orders")
         """), "kept", why="counts the orders that survived, not those lost"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            answer = ex.q3.acknowledged - gds.region(ex.q3.region).client().llen("orders")
+        """), "still refuses writes", why="counts right but skips the promotion the task asks for"),
     )
 
     def __init__(self) -> None:

@@ -77,7 +77,7 @@ class BiggestKey(Problem):
         pipe.rpush(f"inventory:{many}", *["1"] * 900)
         pipe.hset(f"inventory:{heavy}", mapping={f"photo{i}": "p" * 6000 for i in range(6)})
         pipe.execute()
-        self.biggest = max(r.scan_iter("inventory:*", count=500), key=r.memory_usage)
+        self._biggest = max(r.scan_iter("inventory:*", count=500), key=r.memory_usage)  # private: the answer
 
     def cleanup(self, r: Any) -> None:
         for key in list(r.scan_iter("inventory:*", count=500)):
@@ -91,7 +91,7 @@ class BiggestKey(Problem):
         expect(r.exists(name), f"there is no key {name!r}: pass the name of the biggest inventory:* key")
         expect(calls.get("scan", 0) >= 1, "the server saw no SCAN: find the keys with SCAN (r.scan_iter)")
         expect(calls.get("memory|usage", 0) >= 2, "the server saw no MEMORY USAGE: compare the keys by the bytes they take")
-        expect(name == self.biggest, f"{name!r} takes {r.memory_usage(name):,} bytes; another key takes more: compare MEMORY USAGE")
+        expect(name == self._biggest, f"{name!r} takes {r.memory_usage(name):,} bytes; another key takes more: compare MEMORY USAGE")
         return f"{name} takes {r.memory_usage(name):,} bytes: found by sampling, without blocking the server"
 
 
@@ -132,12 +132,29 @@ class SlowCommand(Problem):
             ex.q2.run_workload()
             answer = "slowlog"
         """), "SLOWLOG GET", why="never read the log"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.config_set("slowlog-log-slower-than", 5000)
+            r.slowlog_reset()
+            ex.q2.run_workload()
+            r.slowlog_get(10)
+            answer = "SORT"
+        """), "took longest", why="the literal printed in the notebook above (its slow command was a SORT)"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            ex.q2.run_workload()
+            r.config_set("slowlog-log-slower-than", 5000)
+            r.slowlog_reset()
+            entries = r.slowlog_get(10)
+            answer = entries[0]["command"].split()[0] if entries else "GET"
+        """), "before the workload", why="a near miss: the threshold set after the workload ran, so nothing was logged"),
     )
-    #: What the workload may make slow; one is drawn per run.
-    SLOW_KINDS = ("SORT", "SUNIONSTORE", "ZUNIONSTORE")
+    #: What the workload may make slow; one is drawn per run. Not SORT: the section above shows a SORT.
+    SLOW_KINDS = ("SUNIONSTORE", "ZUNIONSTORE", "SDIFFSTORE", "ZRANGESTORE")
 
     def setup(self, r: Any) -> None:
-        self.slow = self.rng.choice(self.SLOW_KINDS)
+        self._slow = self.rng.choice(self.SLOW_KINDS)  # private: the answer
+        self.threshold_at_workload: int | None = None
         self._saved = r.config_get("slowlog-log-slower-than").get("slowlog-log-slower-than", "10000")
         r.config_set("slowlog-log-slower-than", 10_000_000)  # the learner sets the threshold
         for key in list(r.scan_iter("{workload}:*", count=1000)):
@@ -145,9 +162,7 @@ class SlowCommand(Problem):
         pipe = r.pipeline(transaction=False)
         for start in range(0, 200_000, 10_000):
             batch = range(start, start + 10_000)
-            if self.slow == "SORT":
-                pipe.rpush("{workload}:numbers", *[self.rng.random() for _ in batch])
-            elif self.slow == "SUNIONSTORE":
+            if self._slow in ("SUNIONSTORE", "SDIFFSTORE"):
                 pipe.sadd("{workload}:a" if start % 20_000 else "{workload}:b", *batch)
             else:
                 pipe.zadd("{workload}:za" if start % 20_000 else "{workload}:zb", {str(n): n for n in batch})
@@ -156,14 +171,17 @@ class SlowCommand(Problem):
     def run_workload(self) -> None:
         """Hundreds of fast commands and one slow one (which one was drawn by prepare())."""
         r = self._learner_client()
+        self.threshold_at_workload = int(as_text(r.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]))
         for number in range(300):
             if number == 150:
-                if self.slow == "SORT":
-                    r.sort("{workload}:numbers", store="{workload}:out")
-                elif self.slow == "SUNIONSTORE":
+                if self._slow == "SUNIONSTORE":
                     r.sunionstore("{workload}:out", ["{workload}:a", "{workload}:b"])
-                else:
+                elif self._slow == "SDIFFSTORE":
+                    r.sdiffstore("{workload}:out", ["{workload}:a", "{workload}:b"])
+                elif self._slow == "ZUNIONSTORE":
                     r.zunionstore("{workload}:out", ["{workload}:za", "{workload}:zb"])
+                else:
+                    r.execute_command("ZRANGESTORE", "{workload}:out", "{workload}:za", 0, -1)
             r.set(f"{{workload}}:fast:{number}", number)
             r.get(f"{{workload}}:fast:{number}")
 
@@ -182,10 +200,14 @@ class SlowCommand(Problem):
         expect(calls.get("config|set", 0) >= 1 and 0 <= threshold <= 20_000,
                f"slowlog-log-slower-than is {threshold:,} µs: set it to 5000 (5 ms) with CONFIG SET before the workload, "
                "or nothing slow is logged")
+        at_workload = self.threshold_at_workload
+        expect(at_workload is not None, "run ex.q2.run_workload() after setting the threshold, then read the slow log")
+        expect(0 <= at_workload <= 20_000, f"the workload ran while slowlog-log-slower-than was {at_workload:,} µs, so its slow "
+                                           "command was not logged: set the threshold before the workload, then run it again")
         expect(calls.get("slowlog|get", 0) >= 1, "the server saw no SLOWLOG GET: read the log to find the slow command")
         name = as_text(answer).strip().upper()
-        expect(name == self.slow, f"{name!r} is not the command that took longest: read the entries of SLOWLOG GET (their 'command' and 'duration')")
-        return f"{self.slow} was logged by SLOWLOG: one slow command among hundreds of fast ones"
+        expect(name == self._slow, f"{name!r} is not the command that took longest: read the entries of SLOWLOG GET (their 'command' and 'duration')")
+        return f"{self._slow} was logged by SLOWLOG: one slow command among hundreds of fast ones"
 
 
 class HotKey(Problem):
@@ -221,6 +243,12 @@ class HotKey(Problem):
             ex.q3.run_traffic()
             answer = "product:1"
         """), "OBJECT FREQ", why="a guess"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            ex.q3.run_traffic()
+            r.config_set("maxmemory-policy", "allkeys-lfu")
+            answer = max(r.scan_iter("product:*", count=100), key=lambda key: r.object("freq", key))
+        """), "did not count", why="a near miss: LFU switched on after the traffic, so the counters saw none of it"),
     )
 
     def setup(self, r: Any) -> None:
@@ -229,7 +257,8 @@ class HotKey(Problem):
         for key in list(r.scan_iter("product:*", count=500)):
             r.delete(key)
         self.ids = self.rng.sample(range(1, 500), 60)
-        self.hot = f"product:{self.rng.choice(self.ids)}"
+        self._hot = f"product:{self.rng.choice(self.ids)}"  # private: the answer
+        self.policy_at_traffic: str | None = None
         pipe = r.pipeline(transaction=False)
         for number in self.ids:
             pipe.set(f"product:{number}", "d" * 60)
@@ -238,12 +267,13 @@ class HotKey(Problem):
     def run_traffic(self) -> None:
         """Reads spread over the products, with one of them (drawn by prepare()) read far more often."""
         r = self._learner_client()
+        self.policy_at_traffic = as_text(r.config_get("maxmemory-policy")["maxmemory-policy"])
         rng = random.Random()
         pipe = r.pipeline(transaction=False)
         for number in self.ids:  # written again, so that each key's counter starts under the current policy
             pipe.set(f"product:{number}", "d" * 60)
         for _ in range(3000):
-            pipe.get(self.hot if rng.random() < 0.4 else f"product:{rng.choice(self.ids)}")
+            pipe.get(self._hot if rng.random() < 0.4 else f"product:{rng.choice(self.ids)}")
         pipe.execute()
 
     def _learner_client(self) -> Any:
@@ -259,9 +289,13 @@ class HotKey(Problem):
         calls = self.commands_since_prepare()
         policy = r.config_get("maxmemory-policy")["maxmemory-policy"]
         expect("lfu" in policy, f"maxmemory-policy is {policy}: OBJECT FREQ needs an LFU policy (CONFIG SET maxmemory-policy allkeys-lfu)")
+        traffic_policy = self.policy_at_traffic
+        expect(traffic_policy is not None, "run ex.q3.run_traffic() after switching to an LFU policy, then compare OBJECT FREQ")
+        expect("lfu" in traffic_policy, f"the traffic ran under maxmemory-policy {traffic_policy}, so the server did not count "
+                                        "its reads: switch to an LFU policy first, then run ex.q3.run_traffic() again")
         expect(calls.get("object|freq", 0) >= 2, "the server saw no OBJECT FREQ: compare the keys' access frequencies with OBJECT FREQ")
         name = as_text(answer)
-        expect(name == self.hot, f"{name!r} is not the most used key: the hot key has the highest OBJECT FREQ")
+        expect(name == self._hot, f"{name!r} is not the most used key: the hot key has the highest OBJECT FREQ")
         return f"{name} is the hot key: found from the server's own LFU counters"
 
 

@@ -48,13 +48,15 @@ def _crash_and_restart(lab: Any, node: Any, timeout: float = 20.0) -> dict[str, 
 
     labkit starts every node with persistence off (`--save "" --appendonly no`); a CONFIG SET lives
     only in the running process, so the restart is given the running values explicitly.
-    Returns the settings the node was killed with, and whether an AOF rewrite was still under way
-    (`rewriting`: then the new AOF was not in the manifest yet).
+    Returns the settings the node was killed with, whether an AOF rewrite was still under way
+    (`rewriting`: then the new AOF was not in the manifest yet), and the bytes of commands logged
+    since the last rewrite (`logged_bytes`: the incremental file, 0 with AOF off).
     """
     with node.client(socket_timeout=2.0) as client:
         running = _settings(client)
         info = client.info("persistence")
     rewriting = bool(int(info.get("aof_rewrite_in_progress", 0)) or int(info.get("aof_rewrite_scheduled", 0)))
+    logged = int(info.get("aof_current_size", 0)) - int(info.get("aof_base_size", 0)) if int(info.get("aof_enabled", 0)) else 0
     lab.kill(node)
     original = node.config
     kept = tuple((name, value) for name, value in original.settings if name not in running) + tuple(running.items())
@@ -63,7 +65,7 @@ def _crash_and_restart(lab: Any, node: Any, timeout: float = 20.0) -> dict[str, 
         lab.restart(node, timeout=timeout)
     finally:
         node.config = original  # later restarts start from labkit's defaults again
-    return {**running, "rewriting": rewriting}
+    return {**running, "rewriting": rewriting, "logged_bytes": logged}
 
 
 def _count(client: Any, pattern: str) -> int:
@@ -189,6 +191,28 @@ class AofThroughACrash(Problem):
             ex.q1.crash()
             answer = before
         """), "no read of the orders", why="counted before the crash, not what came back"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            r.config_set("appendonly", "yes")
+            r.config_set("appendfsync", ex.q1.policy)
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            ex.q1.crash()
+            answer = ex.q1.orders
+        """), "no read of the orders", why="the count written passed as the count that came back, nothing read"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+            for n in range(1, ex.q1.orders + 1):
+                r.set(f"order:{n}", n)
+            r.config_set("appendonly", "yes")
+            r.config_set("appendfsync", ex.q1.policy)
+            while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            ex.q1.crash()
+            answer = sum(1 for _ in r.scan_iter("order:*", count=500))
+        """), "not in the log", why="the final state reached another way: AOF on after the writes, so its first rewrite snapshots them"),
     )
 
     def setup(self, r: Any) -> None:
@@ -231,6 +255,11 @@ class AofThroughACrash(Problem):
                f"appendfsync was {crashed['appendfsync']} when the server was killed; the task asks for {self.policy} "
                "(CONFIG SET appendfsync ...)")
         expect(int(r.info("persistence").get("aof_enabled", 0)) == 1, "the restarted server has AOF off: was it turned off again?")
+        # A SET of an order is more than 30 bytes in the log; orders written before AOF was on are only in its base file.
+        expect(crashed["logged_bytes"] >= 10 * self.orders,
+               f"the orders were not in the log: only {crashed['logged_bytes']} bytes of commands were logged since AOF's first "
+               "rewrite, so they came back from the snapshot that rewrite took. Turn AOF on (and wait for its first rewrite) "
+               f"before writing the orders, so that each write is logged under appendfsync {self.policy}")
         expect(present == self.orders, f"{present} of the {self.orders} orders came back: write all of them (order:1 ... "
                                        f"order:{self.orders}) with SET before ex.q1.crash()")
         at_check = self._at_check or {}
@@ -302,13 +331,25 @@ class PredictSnapshotLoss(Problem):
             ex.q2.more_traffic()
             answer = r.dbsize()
         """), "not what the server counts", why="the keys in memory, not the writes since the snapshot"),
+        Wrong(dedent("""
+            ex.q2.prepare()
+            r.bgsave()
+            while r.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            ex.q2.more_traffic()
+            r.bgsave()
+            while r.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.05)
+            answer = r.info("persistence")["rdb_changes_since_last_save"]
+        """), "another snapshot", why="the final state reached another way: a second snapshot leaves nothing to lose"),
     )
 
     def setup(self, r: Any) -> None:
         r.config_set("rdb-key-save-delay", 0)
         self.carts = self.rng.randint(200, 500)
-        self.late = self.rng.randint(40, 160)
+        self._late = self.rng.randint(40, 160)  # drawn, not printed: underscored
         self.traffic_after_snapshot: bool | None = None
+        self.saves_at_traffic: int | None = None
         self.verified: tuple[int, str] | None = None
         with r.pipeline(transaction=False) as pipe:
             for number in range(1, self.carts + 1):
@@ -324,8 +365,9 @@ class PredictSnapshotLoss(Problem):
         info = r.info("persistence")
         self.traffic_after_snapshot = (int(info.get("rdb_saves", 0)) > self.saves_at_prepare
                                        and not int(info.get("rdb_bgsave_in_progress", 0)))
+        self.saves_at_traffic = int(info.get("rdb_saves", 0))
         with r.pipeline(transaction=False) as pipe:
-            for number in range(1, self.late + 1):
+            for number in range(1, self._late + 1):
                 pipe.set(f"cart:late:{number}", "1 item")
             pipe.execute()
 
@@ -345,6 +387,11 @@ class PredictSnapshotLoss(Problem):
         expect(self.traffic_after_snapshot is not None, "run ex.q2.more_traffic() once the snapshot is written, then predict")
         expect(self.traffic_after_snapshot, "ex.q2.more_traffic() ran before the snapshot was written: wait until "
                                             "rdb_bgsave_in_progress is 0, then run it")
+        info = r.info("persistence")
+        saves_since = int(info.get("rdb_saves", 0)) - (self.saves_at_traffic or 0) + int(info.get("rdb_bgsave_in_progress", 0))
+        expect(saves_since == 0, "the server took another snapshot after ex.q2.more_traffic() (a second BGSAVE, or a save "
+                                 "scheduled with CONFIG SET save), so nothing is left to lose: the question is what a restart "
+                                 "from the snapshot taken before the traffic would lose. Run the cell again without it")
         changes = int(r.info("persistence")["rdb_changes_since_last_save"])
         try:
             prediction = int(answer)
@@ -358,8 +405,8 @@ class PredictSnapshotLoss(Problem):
         lab.kill(node)
         lab.restart(node)
         after = lab.client()
-        lost = self.late - _count(after, "cart:late:*")
-        kept = _count(after, "cart:*") - (self.late - lost)
+        lost = self._late - _count(after, "cart:late:*")
+        kept = _count(after, "cart:*") - (self._late - lost)
         expect(kept == self.carts, f"the restart brought back {kept} of the {self.carts} carts written before the snapshot")
         expect(lost == prediction, f"the restart lost {lost} writes, not the {prediction} predicted")
         message = f"you predicted {prediction} lost writes, and the restart from the snapshot lost exactly {lost}: everything since BGSAVE"
@@ -421,6 +468,15 @@ class SafePrimary(Problem):
             ex.q3.crash_primary()
             answer = 500
         """), "pass the number of keys the replica holds", why="the literal printed in the notebook above"),
+        Wrong(dedent("""
+            ex.q3.prepare(group)
+            primary = group.client(group.primary())
+            primary.config_set("appendonly", "yes")
+            while primary.info("persistence")["aof_rewrite_in_progress"] or primary.info("persistence")["aof_rewrite_scheduled"]:
+                time.sleep(0.05)
+            ex.q3.crash_primary()
+            answer = primary.dbsize()
+        """), "the replica saw no read", why="a near miss: counted on the primary, not on the replica the task asks about"),
     )
 
     def prepare(self, group: Any = None, **options: Any) -> None:
@@ -444,11 +500,11 @@ class SafePrimary(Problem):
         return group.primary(), group.replicas()[0]
 
     def setup(self, r: Any) -> None:
-        self.entries = self.rng.randint(600, 900)
-        self.late = self.rng.randint(20, 80)
+        self._entries = self.rng.randint(600, 900)  # not printed: the learner counts them on the replica
+        self._late = self.rng.randint(20, 80)
         self.crash_report: dict[str, Any] | None = None
         with r.pipeline(transaction=False) as pipe:
-            for number in range(1, self.entries + 1):
+            for number in range(1, self._entries + 1):
                 pipe.set(f"ledger:{number}", self.rng.randint(1, 10_000))
             pipe.execute()
         r.execute_command("WAIT", 1, 5000)
@@ -462,7 +518,7 @@ class SafePrimary(Problem):
         primary, replica = self._nodes()
         with primary.client(socket_timeout=5.0) as client:
             with client.pipeline(transaction=False) as pipe:
-                for number in range(1, self.late + 1):
+                for number in range(1, self._late + 1):
                     pipe.set(f"ledger:late:{number}", number)
                 pipe.execute()
             client.execute_command("WAIT", 1, 5000)  # the replica has every write before the crash
@@ -470,7 +526,10 @@ class SafePrimary(Problem):
             replica_settings = _settings(client)
         primary_settings = _crash_and_restart(group, primary)
         synced = _wait_for_link(replica)
-        self.crash_report = {"primary": primary_settings, "replica": replica_settings, "synced": synced}
+        with replica.client(socket_timeout=2.0) as client:
+            replica_calls = command_calls(client)  # the learner then counts the keys there
+        self.crash_report = {"primary": primary_settings, "replica": replica_settings, "synced": synced,
+                             "replica_calls": replica_calls}
         print(f"the primary was killed (SIGKILL) and came back with appendonly {primary_settings['appendonly']}; "
               f"its replica {'resynchronised' if synced else 'has not resynchronised yet'}")
 
@@ -492,8 +551,15 @@ class SafePrimary(Problem):
         expect(report["synced"], "the replica did not finish resynchronising after the crash; run the cell again")
         _, replica = self._nodes()
         with replica.client(socket_timeout=2.0) as client:
+            calls = command_calls(client)  # before this check's own SCAN
             held = _count(client, "ledger:*")
-        expected = self.entries + self.late
+            after_own_scan = command_calls(client)
+        before = report["replica_calls"]
+        # Sticky, and counted from after this check's own SCAN next time: checking twice must not count the check's reads.
+        report["replica_read"] = report.get("replica_read", False) or any(
+            calls.get(command, 0) > before.get(command, 0) for command in COUNTING_COMMANDS)
+        report["replica_calls"] = after_own_scan
+        expected = self._entries + self._late
         if held == 0:
             expect(not (report["replica"]["appendonly"] == "yes" and report["primary"]["appendonly"] != "yes"),
                    "you turned AOF on on the replica, and the replica was wiped anyway: a replica copies whatever its primary "
@@ -511,6 +577,8 @@ class SafePrimary(Problem):
         except (TypeError, ValueError):
             count = None
         expect(count == held, f"{answer!r}: pass the number of keys the replica holds after the crash (DBSIZE on the replica)")
+        expect(report["replica_read"], "the replica saw no read after the crash: the question is what the replica holds, so "
+                                       "count its keys there (DBSIZE on group.client(group.replicas()[0])), not on the primary")
         return (f"the replica kept all {held} keys: the primary replayed its AOF on restart, so the replica resynchronised "
                 "to a full dataset instead of an empty one")
 
@@ -623,7 +691,7 @@ class BackupFromAReplica(Problem):
 
     def setup(self, r: Any) -> None:
         self.prices = self.rng.randint(200, 400)
-        self.changed = self.rng.randint(5, 40)
+        self._changed = self.rng.randint(5, 40)  # drawn, not printed: underscored
         self.repriced: dict[str, Any] | None = None
         self.copy_lab: Any = None
         self.copy_reads_before = 0
@@ -650,7 +718,7 @@ class BackupFromAReplica(Problem):
         }
         self.repriced["saving"] = saving
         r = self.lab.client()
-        skus = self.rng.sample(range(1, self.prices + 1), self.changed)
+        skus = self.rng.sample(range(1, self.prices + 1), self._changed)
         with r.pipeline(transaction=False) as pipe:
             for sku in skus:
                 pipe.set(f"price:{sku}", f"{self.rng.randint(10_000, 99_999) / 100:.2f}")  # always a new price

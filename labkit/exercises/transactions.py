@@ -136,6 +136,26 @@ class WatchedTransfer(Problem):
                     r.incrby(dst, amount)
                     return True
         """), "below zero", why="a Python lock guards only this process, not the server"),
+        Wrong(dedent("""
+            ex.q1.prepare()
+
+            def transfer(client, src, dst, amount):
+                with r.pipeline() as pipe:
+                    while True:
+                        try:
+                            pipe.watch(src)
+                            balance = int(pipe.get(src) or 0)
+                            if balance < amount:
+                                pipe.unwatch()
+                                return False
+                            pipe.multi()
+                            pipe.decrby(src, amount)
+                            pipe.incrby(dst, amount)
+                            pipe.execute()
+                            return True
+                        except redis.WatchError:
+                            continue
+        """), "the client it is given", why="a near miss: uses the notebook's r instead of the client passed in"),
     )
 
     def attempted(self, r: Any, answer: Any) -> bool:
@@ -151,7 +171,8 @@ class WatchedTransfer(Problem):
         client = _interfering_client(r, "{acct}:alice", -10)
         moved = call_learner(transfer, client, "{acct}:alice", "{acct}:bob", amount)
         alice, bob = int(r.get("{acct}:alice")), int(r.get("{acct}:bob"))
-        expect(client.fired, "transfer() never read the balance with GET: read it (inside WATCH) before deciding")
+        expect(client.fired, "transfer() never read the balance with GET through the client it is given (its first argument): "
+                             "read it there, inside WATCH, before deciding")
         expect(alice >= 0, f"alice's balance went below zero ({alice}): another client spent 10 between your read and your "
                            "write, and the transfer still ran. WATCH the balance so that EXEC fails when it changed, then retry.")
         expect(not moved and bob == 0, f"transfer() returned {moved!r} and bob has {bob}: once the other client had spent 10, alice "
@@ -220,6 +241,18 @@ class ScriptedRateLimit(Problem):
             def hit(user):
                 return HIT(keys=[f"rate:{user}"], args=[60])
         """), "no TTL", why="no EXPIRE at all: the window never ends"),
+        Wrong(dedent("""
+            HIT = r.register_script(\"\"\"
+            local count = redis.call('INCR', KEYS[1])
+            if count == 1 then
+                redis.call('EXPIRE', KEYS[1], ARGV[1])
+            end
+            return count
+            \"\"\")
+
+            def hit(user):
+                return HIT(keys=[f"rate:{user}"], args=[60_000])
+        """), "the window is 60 seconds", why="a near miss: 60,000 (milliseconds) passed to EXPIRE, which counts seconds"),
     )
 
     def attempted(self, r: Any, answer: Any) -> bool:
@@ -238,6 +271,8 @@ class ScriptedRateLimit(Problem):
                               "count and its expiry happen atomically in one round trip")
         ttl = r.ttl(key)
         expect(ttl != -1, f"{key!r} has no TTL after three hits: EXPIRE the window on the first hit")
+        expect(55 <= ttl <= 60, f"{key!r} expires in {ttl} s after three quick hits; the window is 60 seconds from the first hit "
+                                "(EXPIRE key 60: seconds, not milliseconds)")
         r.expire(key, 20)
         call_learner(hit, user)
         ttl = r.ttl(key)
@@ -272,7 +307,7 @@ class StockFunction(Problem):
     )
     solution_code = dedent("""
         ex.q3.prepare()
-        LIBRARY = \"\"\"#!lua name=course
+        COURSE_LIBRARY = \"\"\"#!lua name=course
         redis.register_function('stock_take', function(keys, args)
             local stock = tonumber(redis.call('GET', keys[1]) or '0')
             local wanted = tonumber(args[1])
@@ -282,7 +317,7 @@ class StockFunction(Problem):
             return redis.call('DECRBY', keys[1], wanted)
         end)
         \"\"\"
-        r.function_load(LIBRARY, replace=True)
+        r.function_load(COURSE_LIBRARY, replace=True)
         print(r.fcall("stock_take", 1, "stock:{shop}:kettle", 3))
     """)
     wrong_answers = (
@@ -310,6 +345,17 @@ class StockFunction(Problem):
             \"\"\", replace=True)
             r.fcall("take", 1, "stock:{shop}:kettle", 3)
         """), "no function 'stock_take'", why="the function has another name"),
+        Wrong(dedent("""
+            ex.q3.prepare()
+            r.function_load(\"\"\"#!lua name=shop
+            redis.register_function('stock_take', function(keys, args)
+                local stock = tonumber(redis.call('GET', keys[1]) or '0')
+                if stock < tonumber(args[1]) then return -1 end
+                return redis.call('DECRBY', keys[1], args[1])
+            end)
+            \"\"\", replace=True)
+            r.fcall("stock_take", 1, "stock:{shop}:kettle", 3)
+        """), "no library named 'course'", why="the shebang copied from the section above: the library is named shop"),
     )
 
     def setup(self, r: Any) -> None:
@@ -318,10 +364,13 @@ class StockFunction(Problem):
 
     def cleanup(self, r: Any) -> None:
         r.delete("stock:{shop}:kettle", "stock:{shop}:probe")
-        try:
-            r.function_delete("course")
-        except redis.ResponseError:
-            pass  # no such library yet
+        # The library `course`, and any library an attempt put stock_take in (a copied shebang), which would
+        # otherwise make the next FUNCTION LOAD fail with "Function stock_take already exists".
+        for library in r.function_list():
+            functions = {self._text(f.get("name") if isinstance(f, dict) else f[1]) for f in self._field(library, "functions")}
+            name = self._text(self._field(library, "library_name"))
+            if name == "course" or "stock_take" in functions:
+                r.function_delete(name)
 
     def attempted(self, r: Any, answer: Any) -> bool:
         libraries = r.function_list(library="course")
@@ -398,6 +447,18 @@ class ClusterTransaction(Problem):
             rc.set(f"cart:{order}", "checked-out")
             rc.set(f"order:{order}", "paid")
         """), "hash tag", why="no hash tag: the keys land in different slots"),
+        Wrong(dedent("""
+            ex.q4.prepare(topology=cluster)
+            order = ex.q4.order_id
+            rc.mset({f"cart:{{{order}}}": "checked-out", f"order:{{{order}}}": "paid"})
+        """), "MULTI/EXEC", why="one MSET: atomic, but not the transaction the task asks for"),
+        Wrong(dedent("""
+            ex.q4.prepare(topology=cluster)
+            pipe = rc.pipeline(transaction=True)
+            pipe.set("cart:{7}", "checked-out")
+            pipe.set("order:{7}", "paid")
+            pipe.execute()
+        """), "expected", why="the keys of the example above, not this run's order id"),
     )
 
     def setup(self, r: Any) -> None:
@@ -415,7 +476,11 @@ class ClusterTransaction(Problem):
 
     def attempted(self, r: Any, answer: Any) -> bool:
         order = getattr(self, "order_id", None)
-        return bool(order) and any(r.exists(key) for key in (*self._keys(), f"cart:{order}", f"order:{order}"))
+        if bool(order) and any(r.exists(key) for key in (*self._keys(), f"cart:{order}", f"order:{order}")):
+            return True
+        # Writes to other keys (the example's cart:{7}, say) are an attempt too: judged, not "not attempted".
+        calls = self.commands_since_prepare() if self._baseline is not None else {}
+        return any(calls.get(command, 0) for command in ("set", "mset", "multi", "exec"))
 
     def verify(self, r: Any, answer: Any) -> str:
         cart, order = self._keys()
