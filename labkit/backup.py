@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import redis
 
@@ -309,8 +309,33 @@ def _loaded(path: Path, index: int, snapshot: Snapshot, lab: Topology) -> Iterat
     """A temporary server (the lab's engine, no persistence, no cluster) that has loaded `path`;
     stopped and its files deleted on exit, whatever happens."""
     assert lab.engine is not None and lab.workdir is not None, "restoring needs a started lab"
+    with contextlib.ExitStack() as stack:
+        try:
+            node = stack.enter_context(rdb_server(path, lab.engine, lab.workdir, lab.start_timeout, f"restore-{index}"))
+        except NodeStartError as error:
+            assert lab.engine is not None
+            reason = "; ".join(_LOG_PREFIX.sub("", line) for line in error.log_tail.strip().splitlines()[-2:]) or "no log"
+            raise SnapshotError(
+                f"{lab.engine.display_name} could not load {path.name} of snapshot {snapshot.name}, taken with {snapshot.engine} "
+                f"(its log: {reason}). A snapshot restores into an engine that reads its RDB format (the same engine and "
+                f"version, or a newer one): start the new lab with server= pointing at {snapshot.engine} or later.",
+            ) from error
+        yield node
+
+
+@contextlib.contextmanager
+def rdb_server(path: Path, engine: Any, workdir: Path, timeout: float, name: str = "rdb-loader") -> Iterator[Node]:
+    """A temporary server of `engine` (no persistence, no cluster) that has loaded the RDB file `path`;
+    stopped and its files deleted on exit, whatever happens. Read its keys with keycopy.dumped_batches().
+    Raises NodeStartError when the engine cannot load the file.
+
+    Example::
+
+        with rdb_server(path, lab.engine, lab.workdir, 30.0) as loader:
+            for keys, replies in dumped_batches(loader): ...
+    """
     ports = PortReservation()
-    datadir = lab.workdir / f"restore-{index}-{uuid.uuid4().hex[:6]}"
+    datadir = workdir / f"{name}-{uuid.uuid4().hex[:6]}"
     node: Node | None = None
     try:
         datadir.mkdir(parents=True)
@@ -318,19 +343,10 @@ def _loaded(path: Path, index: int, snapshot: Snapshot, lab: Topology) -> Iterat
             os.link(path, datadir / "dump.rdb")  # the server only reads it: no need to copy
         except OSError:
             shutil.copyfile(path, datadir / "dump.rdb")
-        node = Node(NodeConfig(port=ports.add(1)[0], datadir=datadir), engine=lab.engine, name=f"restore-{index}")
+        node = Node(NodeConfig(port=ports.add(1)[0], datadir=datadir), engine=engine, name=name)
         node.launch()
         node.watch()  # even for a lab of `labkit up`: this server must not outlive this process
-        try:
-            node.wait_ready(lab.start_timeout)
-        except NodeStartError as error:
-            reason = "; ".join(_LOG_PREFIX.sub("", line) for line in error.log_tail.strip().splitlines()[-2:]) or "no log"
-            raise SnapshotError(
-                f"{lab.engine.display_name} could not load {path.name} of snapshot {snapshot.name}, taken with {snapshot.engine} "
-                f"(its log: {reason}). A snapshot restores into an engine that reads its RDB format (the same engine and "
-                f"version, or a newer one): start the new lab with server= pointing at {snapshot.engine} or later.",
-                port=node.port, node=node.name,
-            ) from error
+        node.wait_ready(timeout)
         yield node
     finally:
         if node is not None:

@@ -1,12 +1,26 @@
 """A Global Datastore: one writable primary Region and read-only secondary Regions that replicate
 from it across a slow link, like ElastiCache's Global Datastore.
 
-Each Region is a ReplicationGroup. A secondary Region's primary replicates from the primary Region's
+Regions of replication groups: a secondary Region's primary replicates from the primary Region's
 primary through a `labkit.Link` that adds the cross-Region delay (REPLICAOF 127.0.0.1 <link port>);
 its replicas keep replicating from their local primary (chained replication). Writes in a secondary
 Region are refused (READONLY). `promote(region)` makes a secondary Region writable (REPLICAOF NO ONE),
 as ElastiCache's "promote secondary to primary" does, and detaches the old primary Region;
 `rejoin(old)` makes that Region a secondary of the new one.
+
+Regions of clusters (cluster mode enabled; the same number of shards in every Region, as ElastiCache
+requires): the engine refuses REPLICAOF in cluster mode and CLUSTER REPLICATE only takes a node of the
+same cluster, so no server can replicate from another cluster. ElastiCache does it with machinery of its
+own; labkit stands in for it with a replicator per shard of the primary Region
+(`labkit.crossreplication.ShardReplicator`): a background thread that connects through its own link
+(it follows the shard's primary) and speaks the replica protocol (PSYNC, the RDB loaded through a
+temporary server, then the command stream applied to the secondary cluster by slot; after a cut
+it resumes with a partial resync). A secondary cluster refuses client writes through an ACL user group
+(the `default` user has `-@write`, labkit's admin user still writes): clients get NOPERM where
+ElastiCache answers READONLY, because labkit cannot make a cluster's primaries read-only. `promote()`
+lifts the restriction and stops the replicators; `rejoin()` empties the old primary cluster, restricts
+it and replicates into it from the new primary Region. `lag()` is per shard too (`RegionLag.shards`).
+`fail_region()` and `restore_region()` are for replication groups only; cut the links instead.
 
 Who owns what: the links are the datastore's, and `stop()` stops them. A group handed over before it
 was started is started by the datastore and stopped with it; a group that was already running stays
@@ -46,6 +60,8 @@ from ._wire import replication_offset
 from .endpoints import Address, PrimaryEndpoint
 from .errors import ClusterNotReadyError, ConfigurationError, FailoverError, LabkitError, TopologyStateError
 from .failover import MONITOR_INTERVAL_S, PING_TIMEOUT_S, quick_client
+from .acl import User, UserGroup
+from .crossreplication import ShardReplicator
 from .faults import FaultEvent
 from .link import Link
 from .node import Node, NodeStatus, Role
@@ -74,7 +90,9 @@ class RegionLag:
 
     `lag_bytes` is the primary's replication offset minus what the secondary's primary has received
     (None while the primary Region does not answer); `seconds_since_contact` is the secondary's
-    `master_last_io_seconds_ago` (-1 or None when its link is down).
+    `master_last_io_seconds_ago` (-1 or None when its link is down). For Regions of clusters the
+    figures add up the shards (offsets of labkit's replicators; see `shards` for each shard's lag)
+    and `link_up` means every shard's replicator is connected.
     """
 
     region: str
@@ -83,6 +101,9 @@ class RegionLag:
     lag_bytes: int | None
     link_up: bool
     seconds_since_contact: int | None
+    #: Regions of clusters: each shard's lag in bytes (its primary's offset minus what its replicator
+    #: applied), by shard number; empty for replication groups.
+    shards: tuple[tuple[int, int | None], ...] = ()
 
     def __str__(self) -> str:
         behind = "unknown" if self.lag_bytes is None else f"{self.lag_bytes} bytes"
@@ -104,7 +125,11 @@ class WriterEndpoint(PrimaryEndpoint):
         self._datastore = datastore
 
     def _followed(self) -> PrimaryEndpoint:
-        return self._datastore.primary_region.primary_endpoint
+        region = self._datastore.primary_region
+        if isinstance(region, Cluster):
+            raise TopologyStateError("a Global Datastore of clusters has no writer endpoint: use "
+                                     "gds.primary_region.configuration_endpoint (or gds.primary_region.client()).")
+        return region.primary_endpoint
 
     @property
     def addresses(self) -> list[Address]:
@@ -131,7 +156,8 @@ class WriterEndpoint(PrimaryEndpoint):
 class GlobalDatastore:
     """A primary Region and up to two read-only secondary Regions joined by links with latency.
 
-    `primary` and `secondaries` are ReplicationGroups (cluster mode is not supported yet);
+    `primary` and `secondaries` are all ReplicationGroups or all Clusters with the same number of shards
+    (the clusters replicate through a labkit replicator per shard; see the module docstring);
     `link_latency_ms` is the one-way delay of each cross-Region link; `regions` names the Regions
     (primary first; default us-east-1, eu-west-1, ap-southeast-1).
 
@@ -141,12 +167,16 @@ class GlobalDatastore:
         gds.cut_link()                  # the secondary keeps serving (stale) reads; its lag grows
         gds.restore_link()
         gds.stop()
+
+        # two clusters: clients of the secondary may read, their writes get NOPERM
+        gds = labkit.GlobalDatastore(primary=labkit.Cluster(shards=2), secondaries=[labkit.Cluster(shards=2)]).start()
+        gds.lag()[0].shards                      # ((0, bytes behind), (1, bytes behind))
     """
 
     def __init__(
         self,
-        primary: ReplicationGroup,
-        secondaries: Sequence[ReplicationGroup],
+        primary: ReplicationGroup | Cluster,
+        secondaries: Sequence[ReplicationGroup | Cluster],
         link_latency_ms: float = 40.0,
         *,
         regions: Sequence[str] | None = None,
@@ -159,6 +189,19 @@ class GlobalDatastore:
         groups = [primary, *secondaries]
         for group in groups:
             _check_group(group)
+        if len({isinstance(group, Cluster) for group in groups}) > 1:
+            raise ConfigurationError(
+                "a Global Datastore joins Regions of one kind: replication groups, or clusters (cluster mode enabled); "
+                "pass labkit.ReplicationGroup(...) for every Region or labkit.Cluster(...) for every Region."
+            )
+        self.cluster_mode = isinstance(primary, Cluster)
+        if self.cluster_mode:
+            counts = {group.shard_count for group in groups}
+            if len(counts) > 1:
+                raise ConfigurationError(
+                    f"the clusters have {' and '.join(str(group.shard_count) for group in groups)} shards; ElastiCache requires "
+                    "the same number of shards in every Region of a Global Datastore: create the clusters with the same shards=."
+                )
         if not secondaries:
             raise ConfigurationError("a Global Datastore needs at least one secondary Region: pass secondaries=[labkit.ReplicationGroup(replicas=1)].")
         if len(secondaries) > MAX_SECONDARY_REGIONS:
@@ -191,6 +234,8 @@ class GlobalDatastore:
         self._roles: dict[str, RegionRole] = {name: RegionRole.SECONDARY for name in names}
         self._roles[names[0]] = RegionRole.PRIMARY
         self._links: dict[str, Link] = {}
+        self._shard_links: dict[str, list[Link]] = {}  # cluster mode: one link per shard, by secondary Region
+        self._replicators: dict[str, list[ShardReplicator]] = {}  # cluster mode: one replicator per shard
         self._owned: set[str] = set()
         self._failed: dict[str, list[Link]] = {}
         self._lock = threading.RLock()
@@ -238,6 +283,22 @@ class GlobalDatastore:
             if group.admin_credentials is not None:
                 raise ConfigurationError(f"the group for {name} has users applied (labkit.acl); a Global Datastore joins groups "
                                          "without access control only, yet: create it without users.")
+            if self.cluster_mode:
+                shards = {tuple(group.shards) for group in self._groups.values()}
+                slots = {tuple(sorted(group.slot_counts().items())) for group in self._groups.values()}
+                if len(shards) > 1 or len(slots) > 1:
+                    raise ConfigurationError(
+                        "the clusters do not have the same shards serving the same slots; ElastiCache requires the same "
+                        "number of shards in every Region: create the clusters alike (same shards=) and do not reshard them."
+                    )
+                if name in self.secondary_names:
+                    keys = sum(_dbsize(node) for node in group.primaries())
+                    if keys:
+                        raise ConfigurationError(
+                            f"the cluster for {name} holds {keys} keys; a secondary Region starts as a copy of the primary Region, "
+                            "so they would be replaced. Pass a new cluster (or FLUSHALL this one first)."
+                        )
+                continue
             if name in self.secondary_names:
                 if group.upstream_port is not None:
                     raise ConfigurationError(f"the group for {name} already replicates from port {group.upstream_port} "
@@ -260,6 +321,16 @@ class GlobalDatastore:
 
     def _teardown(self) -> None:
         following = set(self._links)  # the Regions that replicate through a link of ours
+        restricted = set(self._replicators)
+        for name in list(self._replicators):
+            self._detach_cluster(name)
+        for name in restricted:
+            group = self._groups[name]
+            if name not in self._owned and group.lifecycle is Lifecycle.RUNNING:
+                try:
+                    _writable(group)  # a cluster that stays the caller's is writable on its own again
+                except (redis.RedisError, LabkitError):
+                    pass
         for link in self._links.values():
             link.stop()
         self._links.clear()
@@ -347,11 +418,27 @@ class GlobalDatastore:
         """The link each secondary Region replicates through, by the secondary's name."""
         return dict(self._links)
 
-    def link(self, region: ReplicationGroup | str | None = None) -> Link:
-        """The link a secondary Region replicates through (default: the first secondary's)."""
+    def link(self, region: ReplicationGroup | Cluster | str | None = None) -> Link:
+        """The link a secondary Region replicates through (default: the first secondary's); for Regions
+        of clusters, shard 0's (`shard_links()` has them all)."""
         self.require_running()
         name = self._secondary_name(region)
+        if self.cluster_mode:
+            return self._shard_links[name][0]
         return self._links[name]
+
+    def shard_links(self, region: Cluster | str | None = None) -> list[Link]:
+        """Cluster mode: the links of a secondary Region, one per shard (each replicator's)."""
+        self.require_running()
+        name = self._secondary_name(region)
+        if not self.cluster_mode:
+            return [self._links[name]]
+        return list(self._shard_links[name])
+
+    def replicators(self, region: Cluster | str | None = None) -> list[ShardReplicator]:
+        """Cluster mode: labkit's replicators of a secondary Region, one per shard (empty for groups)."""
+        self.require_running()
+        return list(self._replicators.get(self._secondary_name(region), []))
 
     def cut_link(self, region: ReplicationGroup | str | None = None) -> Link:
         """Cut a secondary Region's link: replication stops, the secondary keeps serving (stale) reads.
@@ -361,14 +448,16 @@ class GlobalDatastore:
             gds.cut_link(); ...; gds.restore_link()
         """
         link = self.link(region)
-        link.cut()
+        for each in self.shard_links(region):
+            each.cut()
         self._log("link_down", link.name, "replication across the link stops")
         return link
 
     def restore_link(self, region: ReplicationGroup | str | None = None) -> Link:
         """Restore a cut link; the secondary's primary reconnects (within a second) and catches up."""
         link = self.link(region)
-        link.restore()
+        for each in self.shard_links(region):
+            each.restore()
         self._log("link_up", link.name, "the secondary reconnects and catches up")
         return link
 
@@ -385,10 +474,39 @@ class GlobalDatastore:
     def _attach(self, name: str) -> None:
         """A new link from `name` to the primary Region, and `name`'s primary replicating through it."""
         primary_name = self.primary_name
+        if self.cluster_mode:
+            self._attach_cluster(name)
+            return
         link = Link(self.primary_region.primary_endpoint, self.link_latency_ms, name=f"{primary_name}->{name}").start()
         self._links[name] = link
         self._groups[name].set_upstream(link.port)
         self._log("attach", name, f"replicates from {primary_name} through a link of {self.link_latency_ms:g} ms one way")
+
+    def _attach_cluster(self, name: str) -> None:
+        """Cluster mode: `name` read-only for clients (ACL), emptied, and one replicator per shard of the
+        primary Region, each through its own link that follows the shard's primary."""
+        source, target, primary_name = self.primary_region, self._groups[name], self.primary_name
+        _read_only(target)
+        for node in target.primaries():
+            with node.client() as client:
+                client.flushall()
+        links, replicators = [], []
+        self._shard_links[name], self._replicators[name] = links, replicators
+        for shard in source.shards:
+            link = Link(
+                source.primary(shard).port, self.link_latency_ms, name=f"{primary_name}->{name}/shard-{shard}",
+                targets=lambda shard=shard: [node.port for node in source.nodes if node.shard == shard and node.role is Role.PRIMARY],
+            ).start()
+            links.append(link)
+            replicators.append(ShardReplicator(shard, source, target, link, name=f"labkit-replicator-{name}-{shard}").start())
+        self._log("attach", name, f"replicates from {primary_name} through {len(links)} links of {self.link_latency_ms:g} ms one way "
+                                  "(a labkit replicator per shard)")
+
+    def _detach_cluster(self, name: str) -> None:
+        for replicator in self._replicators.pop(name, []):
+            replicator.stop()
+        for link in self._shard_links.pop(name, []):
+            link.stop()
 
     # -- what a secondary Region has ------------------------------------------------------------
     def lag(self) -> list[RegionLag]:
@@ -419,6 +537,8 @@ class GlobalDatastore:
 
     def lag_of(self, names: list[str]) -> list[RegionLag]:
         """lag() for some secondary Regions only (no lifecycle check: start() uses it too)."""
+        if self.cluster_mode:
+            return [self._cluster_lag(name) for name in names]
         primary_offset = _read_offset(self.primary_region)
         found = []
         for name in names:
@@ -432,6 +552,32 @@ class GlobalDatastore:
             found.append(RegionLag(name, primary_offset, offset, behind, link_up, None if contact is None else int(contact)))
         return found
 
+    def _cluster_lag(self, name: str) -> RegionLag:
+        replicators = self._replicators.get(name, [])
+        offsets: list[int | None] = []
+        for replicator in replicators:
+            try:
+                with quick_client(self.primary_region.primary(replicator.shard), 0.5) as client:
+                    offsets.append(int(client.info("replication").get("master_repl_offset", 0)))
+            except (redis.RedisError, LabkitError):
+                offsets.append(None)
+        shards = tuple(
+            (replicator.shard, None if offset is None or replicator.replid is None else max(0, offset - replicator.offset))
+            for replicator, offset in zip(replicators, offsets)
+        )
+        known = all(lag is not None for _, lag in shards) and bool(shards)
+        now = time.monotonic()
+        contacts = [None if replicator.last_contact is None else int(now - replicator.last_contact) for replicator in replicators]
+        return RegionLag(
+            name,
+            sum(offset for offset in offsets if offset is not None) if all(offset is not None for offset in offsets) else None,
+            sum(replicator.offset for replicator in replicators),
+            sum(lag for _, lag in shards if lag is not None) if known else None,
+            bool(replicators) and all(replicator.connected for replicator in replicators),
+            None if None in contacts or not contacts else max(c for c in contacts if c is not None),
+            shards,
+        )
+
     # -- promotion --------------------------------------------------------------------------------
     def promote(self, region: ReplicationGroup | str) -> ReplicationGroup:
         """Make a secondary Region the primary Region: its primary runs REPLICAOF NO ONE and accepts writes.
@@ -440,6 +586,8 @@ class GlobalDatastore:
         still up, it still accepts writes: rejoin() it). Other secondary Regions now replicate from the
         new primary Region, and the writer endpoint points at it. Writes the old primary acknowledged
         that had not crossed the link yet are not in the new primary Region: they are lost.
+
+        Regions of clusters: labkit's replicators into `region` stop and its `default` user may write again.
 
         Example::
 
@@ -455,13 +603,20 @@ class GlobalDatastore:
             if name in self._failed:
                 raise FailoverError(f"{name} is failed (its nodes are paused); restore_region({name!r}) before promoting it.")
             group, old_name = self._groups[name], self.primary_name
-            group.set_upstream(None)  # REPLICAOF NO ONE on the Region's primary: writable from now on
-            self._links.pop(name).stop()
+            if self.cluster_mode:
+                self._detach_cluster(name)  # labkit's replicators stop, then clients may write again
+                _writable(group)
+            else:
+                group.set_upstream(None)  # REPLICAOF NO ONE on the Region's primary: writable from now on
+                self._links.pop(name).stop()
             self._roles[name], self._roles[old_name] = RegionRole.PRIMARY, RegionRole.DETACHED
             self.promotions.append((time.time(), name))
             self._log("promote", name, f"primary Region now (REPLICAOF NO ONE); {old_name} detached")
             for other in self.secondary_names:  # the remaining secondaries follow the new primary Region
-                self._links.pop(other).stop()
+                if self.cluster_mode:
+                    self._detach_cluster(other)
+                else:
+                    self._links.pop(other).stop()
                 self._attach(other)
             return group
 
@@ -498,6 +653,9 @@ class GlobalDatastore:
             gds.secondary_regions[0].client().replicaof("no", "one")   # by hand: labkit's record disagrees
             gds.repair()                                               # read-only again, replicating
         """
+        if self.cluster_mode:
+            self._repair_clusters(timeout)
+            return
         with self._lock:
             self.require_running()
             for name in list(self._failed):
@@ -530,6 +688,21 @@ class GlobalDatastore:
                 ),
             )
 
+    def _repair_clusters(self, timeout: float | None) -> None:
+        """Cluster mode: cut links restored, clients refused writes in every secondary Region again, detached
+        Regions rejoined; returns once in sync."""
+        with self._lock:
+            self.require_running()
+            for name in self.secondary_names:
+                for link in self._shard_links[name]:
+                    if link.is_cut:
+                        link.restore()
+                _read_only(self._groups[name])
+            detached = [name for name, role in self._roles.items() if role is RegionRole.DETACHED]
+        for name in detached:
+            self.rejoin(name, timeout)
+        self._wait_synced(self.secondary_names, timeout if timeout is not None else self.sync_timeout)
+
     # -- a whole Region fails -------------------------------------------------------------------
     def fail_region(self, region: ReplicationGroup | str) -> ReplicationGroup:
         """A Region drops off the network: the links to and from it are cut and its nodes freeze
@@ -542,6 +715,7 @@ class GlobalDatastore:
         """
         with self._lock:
             self.require_running()
+            self._refuse_in_cluster_mode("fail_region")
             name = self.name_of(region)
             if name in self._failed:
                 raise TopologyStateError(f"{name} is already failed; restore_region({name!r}) first.")
@@ -566,6 +740,7 @@ class GlobalDatastore:
         """
         with self._lock:
             self.require_running()
+            self._refuse_in_cluster_mode("restore_region")
             name = self.name_of(region)
             if name not in self._failed:
                 raise TopologyStateError(f"{name} is not failed; nothing to restore.")
@@ -589,13 +764,25 @@ class GlobalDatastore:
             self._log("restore_region", name, "nodes resumed, links restored")
             return group
 
+    def _refuse_in_cluster_mode(self, action: str) -> None:
+        if self.cluster_mode:
+            raise TopologyStateError(
+                f"{action}() is for Global Datastores of replication groups only, yet: freezing a whole cluster would "
+                "also trip its own failure detection. Cut the links instead (cut_link()) and promote() a secondary Region."
+            )
+
     # -- traffic (labkit.Probe) ---------------------------------------------------------------------
     def traffic_client(self, socket_timeout: float) -> redis.Redis:
-        """A probe's writes go to the primary Region through the writer endpoint, so they follow a promotion."""
+        """A probe's writes go to the primary Region through the writer endpoint, so they follow a promotion
+        (cluster mode: a cluster client of the primary Region of the moment)."""
+        if self.cluster_mode:
+            return self.primary_region.traffic_client(socket_timeout)
         return self.writer_endpoint.client(retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
 
     def verification_client(self) -> redis.Redis:
         """A probe reads its keys back from the primary Region of the moment: what survived a promotion."""
+        if self.cluster_mode:
+            return self.primary_region.client(socket_timeout=5.0)
         return self.writer_endpoint.client(socket_timeout=5.0)
 
     # -- text ---------------------------------------------------------------------------------------
@@ -615,6 +802,12 @@ class GlobalDatastore:
         for name, group in self._groups.items():
             up = sum(node.status is NodeStatus.UP for node in group.nodes)
             writes, link = "unreachable", "-"
+            if self.cluster_mode:
+                writes = "refused" if self._roles[name] is RegionRole.SECONDARY else "accepted"
+                if name in self._replicators:
+                    link = "up" if all(replicator.connected for replicator in self._replicators[name]) else "down"
+                rows.append((name, str(self._roles[name]), f"{up} of {len(group.nodes)}", writes, link))
+                continue
             info = _read_info(group) if group.lifecycle is Lifecycle.RUNNING else None
             if info is not None:
                 writes = "accepted" if info.get("role") == "master" else "refused"
@@ -632,10 +825,11 @@ class GlobalDatastore:
 
 def _check_group(group: Any) -> None:
     if isinstance(group, Cluster):
-        raise ConfigurationError(
-            "a Global Datastore in labkit joins replication groups (cluster mode disabled) only, yet; "
-            "pass labkit.ReplicationGroup(...) for each Region."
-        )
+        if group.lifecycle is Lifecycle.STOPPED:
+            raise TopologyStateError("a stopped Cluster cannot join a Global Datastore; create a new one.")
+        if group.tls:
+            raise ConfigurationError("a Global Datastore joins clusters without TLS only, yet: create the clusters with tls=False.")
+        return
     if isinstance(group, Standalone):
         raise ConfigurationError(
             "a Global Datastore joins replication groups; a Standalone has no replication set up "
@@ -647,6 +841,27 @@ def _check_group(group: Any) -> None:
         raise TopologyStateError("a stopped ReplicationGroup cannot join a Global Datastore; create a new one.")
     if group.tls:
         raise ConfigurationError("a Global Datastore joins groups without TLS only, yet: create the groups with tls=False.")
+
+
+#: Cluster mode: the users of a secondary Region. Clients (the `default` user) may read but not write;
+#: labkit's own admin user (and so labkit's replicators) still writes. ElastiCache answers READONLY in a
+#: secondary Region; labkit cannot make a cluster's primaries read-only, so here writes fail with NOPERM.
+SECONDARY_USERS = UserGroup("global-secondary", (User("default", "on ~* &* +@all -@write"),))
+#: The users of a cluster Region that accepts writes again (promoted, or left to its owner).
+WRITABLE_USERS = UserGroup("global-writable", (User("default", "on ~* &* +@all"),))
+
+
+def _read_only(cluster: Cluster) -> None:
+    SECONDARY_USERS.apply(cluster)
+
+
+def _writable(cluster: Cluster) -> None:
+    WRITABLE_USERS.apply(cluster)
+
+
+def _dbsize(node: Node) -> int:
+    with quick_client(node, 2.0) as client:
+        return int(client.dbsize())
 
 
 def _read_info(group: ReplicationGroup) -> dict | None:

@@ -3,6 +3,7 @@ slow link, promotion and rejoin (real servers; the secondary is reached with a s
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -134,6 +135,8 @@ def test_bad_input_says_what_to_do():
         GlobalDatastore(primary=east, secondaries=[east])
     with pytest.raises(ConfigurationError, match="replication groups"):
         GlobalDatastore(primary=east, secondaries=[labkit.Cluster(shards=1, replicas=1)])
+    with pytest.raises(ConfigurationError, match="same number of shards"):
+        GlobalDatastore(primary=labkit.Cluster(shards=2, replicas=0), secondaries=[labkit.Cluster(shards=3, replicas=0)])
     with pytest.raises(ConfigurationError, match="Standalone"):
         GlobalDatastore(primary=labkit.Standalone(), secondaries=[west])
     with pytest.raises(ConfigurationError, match="link_latency_ms"):
@@ -201,3 +204,93 @@ def test_set_upstream_refuses_a_port_of_its_own_group(gds):
         secondary.set_upstream(secondary.replicas()[0].port)
     with pytest.raises(ConfigurationError, match="TCP port"):
         secondary.set_upstream("6379")
+
+
+# -- Regions of clusters (cluster mode enabled): a labkit replicator per shard -------------------------
+def _stock_cluster(cluster) -> redis.RedisCluster:
+    """A stock cluster client without credentials, as an application in that Region would have."""
+    return redis.RedisCluster(host="127.0.0.1", port=cluster.primary(cluster.shards[0]).port, decode_responses=True, socket_timeout=2)
+
+
+def test_two_clusters_replicate_shard_by_shard_and_the_secondary_refuses_writes():
+    with GlobalDatastore(
+        primary=labkit.Cluster(shards=2, replicas=1), secondaries=[labkit.Cluster(shards=2, replicas=0)], link_latency_ms=250,
+    ) as gds:
+        east, west = gds.primary_region, gds.secondary_regions[0]
+        writer, reader = east.client(), _stock_cluster(west)
+        try:
+            writer.set("before", "start")
+            gds.wait_for_sync()
+            assert reader.get("before") == "start"
+            with writer.pipeline(transaction=False) as pipe:
+                for number in range(200):
+                    pipe.set(f"order:{number}", "paid")
+                pipe.execute()
+            [lag] = gds.lag()
+            assert lag.link_up and lag.lag_bytes > 0, "the writes are still on their way across a 250 ms link"
+            assert sorted(shard for shard, _ in lag.shards) == east.shards
+            gds.wait_for_sync()
+            assert gds.lag()[0].lag_bytes == 0
+            assert all(reader.get(f"order:{number}") == "paid" for number in range(200))
+            assert sum(replicator.applied for replicator in gds.replicators()) >= 200
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                reader.set("k", "v")
+            assert reader.get("k") is None
+            assert gds.table().splitlines()[1:] == [
+                "region     role       nodes up  writes    link",
+                "us-east-1  primary    4 of 4    accepted  -",
+                "eu-west-1  secondary  2 of 2    refused   up",
+            ]
+            with pytest.raises(TopologyStateError, match="replication groups only"):
+                gds.fail_region(east)
+        finally:
+            reader.close()
+
+
+def test_a_cut_cluster_link_keeps_stale_reads_then_catches_up_and_promotion_makes_it_writable():
+    with GlobalDatastore(
+        primary=labkit.Cluster(shards=2, replicas=0), secondaries=[labkit.Cluster(shards=2, replicas=0)], link_latency_ms=20,
+    ) as gds:
+        east, west = gds.primary_region, gds.secondary_regions[0]
+        writer, reader = east.client(), _stock_cluster(west)
+        try:
+            writer.set("price", "10")
+            gds.wait_for_sync()
+            gds.cut_link()
+            writer.set("price", "12")
+            for number in range(20):
+                writer.set(f"during-cut:{number}", number)
+            assert wait_until(lambda: not gds.lag()[0].link_up and gds.lag()[0].lag_bytes > 0, 5.0)
+            assert reader.get("price") == "10", "stale, but the secondary keeps answering reads"
+            gds.restore_link()
+            gds.wait_for_sync(timeout=15)
+            assert reader.get("price") == "12" and reader.get("during-cut:19") == "19"
+            assert all(replicator.partial_syncs >= 1 and replicator.full_syncs == 1 for replicator in gds.replicators()), \
+                "the replicators resumed with PSYNC <replid> <offset+1> (+CONTINUE), no second full sync"
+            gds.promote(west)
+            assert reader.set("price", "15") and reader.get("price") == "15"
+            assert gds.roles() == {"us-east-1": "detached", "eu-west-1": "primary"}
+            gds.rejoin(east)
+            assert _stock_cluster_get(east, "price") == "15"
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                _stock_cluster_set(east, "price", "16")
+        finally:
+            reader.close()
+    threads = [thread.name for thread in threading.enumerate() if thread.name.startswith("labkit-replicator")]
+    assert not threads, f"replicator threads left running: {threads}"
+
+
+def _stock_cluster_get(cluster, key: str):
+    client = _stock_cluster(cluster)
+    try:
+        return client.get(key)
+    finally:
+        client.close()
+
+
+def _stock_cluster_set(cluster, key: str, value: str):
+    client = _stock_cluster(cluster)
+    try:
+        return client.set(key, value)
+    finally:
+        client.close()
