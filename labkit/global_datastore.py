@@ -508,6 +508,13 @@ class GlobalDatastore:
         for link in self._shard_links.pop(name, []):
             link.stop()
 
+    def _detach(self, name: str) -> None:
+        """Stop replicating into Region `name`: its replicators and links (a cluster), or its link (a group)."""
+        if self.cluster_mode:
+            self._detach_cluster(name)
+        else:
+            self._links.pop(name).stop()
+
     # -- what a secondary Region has ------------------------------------------------------------
     def lag(self) -> list[RegionLag]:
         """How far each secondary Region is behind the primary Region, read now.
@@ -604,19 +611,18 @@ class GlobalDatastore:
                 raise FailoverError(f"{name} is failed (its nodes are paused); restore_region({name!r}) before promoting it.")
             group, old_name = self._groups[name], self.primary_name
             if self.cluster_mode:
-                self._detach_cluster(name)  # labkit's replicators stop, then clients may write again
+                self._detach(name)  # labkit's replicators stop, then clients may write again
                 _writable(group)
+                how = "replicators stopped, default user may write"
             else:
                 group.set_upstream(None)  # REPLICAOF NO ONE on the Region's primary: writable from now on
-                self._links.pop(name).stop()
+                self._detach(name)
+                how = "REPLICAOF NO ONE"
             self._roles[name], self._roles[old_name] = RegionRole.PRIMARY, RegionRole.DETACHED
             self.promotions.append((time.time(), name))
-            self._log("promote", name, f"primary Region now (REPLICAOF NO ONE); {old_name} detached")
+            self._log("promote", name, f"primary Region now ({how}); {old_name} detached")
             for other in self.secondary_names:  # the remaining secondaries follow the new primary Region
-                if self.cluster_mode:
-                    self._detach_cluster(other)
-                else:
-                    self._links.pop(other).stop()
+                self._detach(other)
                 self._attach(other)
             return group
 
